@@ -1,0 +1,253 @@
+//! The domain's error type.
+//!
+//! Every variant is something a caller can act on: show the user which field to fix, refuse a
+//! status change, or ask an operator to load newer reference data. Messages are English and name
+//! **fields, never values**: an error may end up in a log, a crash report or a sync receipt, and
+//! nothing about a person (name, ID number, phone, note, date of birth) may travel with it. The
+//! only values a message may print are reference-data facts (a calendar year, an effective date
+//! of a legal parameter set) that say nothing about anyone.
+//!
+//! `DataParse` carries the JSON parser's description of a malformed *reference data* file (legal
+//! parameters, holiday calendar). Those files hold public law and calendar facts, never personal
+//! data, and the parser's position and reason are what an operator needs to fix them.
+
+use chrono::NaiveDate;
+
+/// Why a record, a status change or a piece of reference data was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DomainError {
+    /// A required field is missing or blank.
+    #[error("{field} is required")]
+    Required {
+        /// The field (or fields, as `a or b`) of which one must be given.
+        field: &'static str,
+    },
+    /// An optional text field is present but blank (leave it out instead).
+    #[error("{field} is blank (leave it out instead)")]
+    Blank {
+        /// The field.
+        field: &'static str,
+    },
+    /// A text field is longer than its limit, counted in Unicode characters.
+    #[error("{field} is longer than {max} characters")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// A list has more entries than its limit.
+    #[error("{field} has more than {max} entries")]
+    TooMany {
+        /// The field.
+        field: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// A list names the same entry twice.
+    #[error("{field} lists the same entry more than once")]
+    Duplicate {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field does not have the expected shape (CCCD number, phone number, one line of text).
+    #[error("{field} is not in the expected format ({expected})")]
+    InvalidFormat {
+        /// The field.
+        field: &'static str,
+        /// A description of the expected format (never the value given).
+        expected: &'static str,
+    },
+    /// A number or date is outside its plausible range.
+    #[error("{field} is out of range ({expected})")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The accepted range.
+        expected: &'static str,
+    },
+    /// A date or time that records a fact lies in the future.
+    #[error("{field} is in the future")]
+    InFuture {
+        /// The field.
+        field: &'static str,
+    },
+    /// Two dates are in the wrong order: `later` is before `earlier`.
+    #[error("{later} is before {earlier}")]
+    DateOrder {
+        /// The field that must come first.
+        earlier: &'static str,
+        /// The field that must not be before it.
+        later: &'static str,
+    },
+    /// An amount of money is negative.
+    #[error("{field} must not be negative")]
+    NegativeAmount {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field is set that does not apply to this kind or status of record.
+    #[error("{field} does not apply to this kind or status of record")]
+    NotApplicable {
+        /// The field.
+        field: &'static str,
+    },
+    /// A field must differ from another one (a transfer to the commune the person is already in).
+    #[error("{field} must differ from the current value")]
+    Unchanged {
+        /// The field.
+        field: &'static str,
+    },
+    /// A reference points at a different record than the one it is checked against.
+    #[error("{field} refers to a different record")]
+    MismatchedReference {
+        /// The referencing field.
+        field: &'static str,
+    },
+    /// A record would move to (or is checked against) another scope.
+    #[error("the record belongs to a different scope")]
+    MismatchedScope,
+    /// A status change the state machine does not allow.
+    #[error("status cannot change from {from} to {to}")]
+    InvalidTransition {
+        /// Code of the current status.
+        from: &'static str,
+        /// Code of the requested status.
+        to: &'static str,
+    },
+    /// A relapse is a legal determination: it needs the determining authority and its date.
+    #[error("a relapse needs the authority that determined it and the date of determination")]
+    RelapseWithoutAuthority,
+    /// Attendance cannot be recorded for a cancelled session.
+    #[error("attendance cannot be recorded for a cancelled session")]
+    SessionCancelled,
+    /// A session cannot be marked held before its start time.
+    #[error("the session has not taken place yet")]
+    SessionNotHeld,
+    /// The legal parameters give no management term for this kind of episode (its length is
+    /// set by the individual decision, not by a fixed legal term).
+    #[error("the legal parameters give no management term for episodes of kind {kind}")]
+    NoTerm {
+        /// The episode kind's code.
+        kind: &'static str,
+    },
+    /// No legal parameter set is in force on the requested date (before the oldest set).
+    #[error("no legal parameters are in force on the requested date")]
+    NoLegalParams {
+        /// The date asked for.
+        date: NaiveDate,
+    },
+    /// The newest set for the requested date is known to be superseded on that date and no
+    /// verified replacement has been loaded (strict look-up only).
+    #[error(
+        "the legal parameters were superseded on {superseded_on} and the new ones are not loaded"
+    )]
+    UnverifiedLegalParams {
+        /// The date asked for.
+        date: NaiveDate,
+        /// When the newest loaded set stopped being the law.
+        superseded_on: NaiveDate,
+    },
+    /// An episode names a legal basis that is not among the loaded parameter sets.
+    #[error("the episode's legal basis is not among the loaded legal parameter sets")]
+    UnknownLegalBasis,
+    /// No public-holiday calendar is loaded for a year a working-day computation needs.
+    #[error("no public-holiday calendar is loaded for {year}")]
+    NoCalendar {
+        /// The year without data.
+        year: i32,
+    },
+    /// Date arithmetic left the range of representable dates.
+    #[error("{field} falls outside the supported range of dates")]
+    DateOutOfRange {
+        /// The computed field.
+        field: &'static str,
+    },
+    /// A reference data file (legal parameters, holiday calendar) is not valid JSON of the
+    /// expected shape.
+    #[error("{what}: malformed data ({detail})")]
+    DataParse {
+        /// Which data file.
+        what: &'static str,
+        /// The parser's message with line and column.
+        detail: String,
+    },
+    /// A reference data file has a value that breaks a rule.
+    #[error("{what}: {field} {problem}")]
+    DataInvalid {
+        /// Which data file.
+        what: &'static str,
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// Dates in a reference data file are not strictly increasing (duplicated or out of order).
+    #[error("{what}: dates must be strictly increasing (duplicate or out of order at {date})")]
+    DataOrder {
+        /// Which data file.
+        what: &'static str,
+        /// The first date that breaks the order.
+        date: NaiveDate,
+    },
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::domain::testutil::{ctx, d};
+    use crate::domain::{Person, Record, Sex, Visit};
+
+    #[test]
+    fn messages_name_the_field_and_never_the_value() {
+        let mut p = Person::new("Lê Thị Hoa", d(1995, 2, 3), Sex::Female);
+        p.phone = Some("0912abc678".into());
+        let message = p.validate(&ctx()).unwrap_err().to_string();
+        assert!(message.contains("phone"), "{message}");
+        assert!(!message.contains("0912"), "{message}");
+        p.phone = None;
+        p.id_number = Some("0010950012".into());
+        let message = p.validate(&ctx()).unwrap_err().to_string();
+        assert!(
+            message.contains("id_number") && !message.contains("0010950012"),
+            "{message}"
+        );
+        let v = Visit::new(p.id, ctx().now, "Hoa\u{7}");
+        let message = v.validate(&ctx()).unwrap_err().to_string();
+        assert!(
+            message.contains("observations") && !message.contains("Hoa"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn messages_read_as_sentences() {
+        let samples = [
+            DomainError::Required { field: "full_name" },
+            DomainError::DateOrder {
+                earlier: "from",
+                later: "to",
+            },
+            DomainError::InvalidTransition {
+                from: "done",
+                to: "open",
+            },
+            DomainError::NoCalendar { year: 2027 },
+            DomainError::UnverifiedLegalParams {
+                date: d(2026, 7, 1),
+                superseded_on: d(2026, 7, 1),
+            },
+        ];
+        let texts: Vec<String> = samples.iter().map(ToString::to_string).collect();
+        assert_eq!(texts[0], "full_name is required");
+        assert_eq!(texts[1], "to is before from");
+        assert_eq!(texts[2], "status cannot change from done to open");
+        assert_eq!(texts[3], "no public-holiday calendar is loaded for 2027");
+        assert!(
+            !texts[4].contains("date:"),
+            "the requested date is not printed"
+        );
+    }
+}
