@@ -1,0 +1,222 @@
+//! [`Device`]: the one entry point of the core (STYLE.md point 1).
+//!
+//! A device is a data directory holding the encrypted store (`device.db`). Opening it unlocks
+//! the store with the platform key store and the PIN; dropping it locks it (keys are zeroised).
+//! Every operation validates its input with the domain rules before anything is written, and
+//! writes the change and its outbox mutation in one transaction.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+use crate::Result;
+use crate::domain::{
+    Episode, FollowUpTask, Id, Person, Record, RecordKind, ValidationContext, Visit,
+};
+use crate::keystore::KeyStore;
+use crate::store::{CreateOptions, Store};
+
+/// File name of the store inside a device's data directory.
+pub const STORE_FILE: &str = "device.db";
+
+/// One line of a caseload: a person with the dates a worker plans by.
+#[derive(Debug, Clone)]
+pub struct CaseloadEntry {
+    /// The person.
+    pub person: Person,
+    /// Due date of the person's earliest open follow-up task.
+    pub next_due: Option<NaiveDate>,
+    /// Day of the person's latest visit.
+    pub last_visit: Option<NaiveDate>,
+}
+
+/// An unlocked field device.
+#[derive(Debug)]
+pub struct Device {
+    dir: PathBuf,
+    store: Store,
+}
+
+fn parse_day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+impl Device {
+    /// The store's path inside a data directory.
+    #[must_use]
+    pub fn store_path(dir: &Path) -> PathBuf {
+        dir.join(STORE_FILE)
+    }
+
+    /// Creates a new device store in `dir` (created if missing).
+    pub fn init(dir: &Path, keystore: &dyn KeyStore, pin: &str) -> Result<Device> {
+        Self::init_with(dir, keystore, pin, CreateOptions::default())
+    }
+
+    /// [`Device::init`] with explicit store options.
+    pub fn init_with(
+        dir: &Path,
+        keystore: &dyn KeyStore,
+        pin: &str,
+        options: CreateOptions,
+    ) -> Result<Device> {
+        std::fs::create_dir_all(dir)?;
+        let store = Store::create(&Self::store_path(dir), keystore, pin, options)?;
+        Ok(Device {
+            dir: dir.to_owned(),
+            store,
+        })
+    }
+
+    /// Opens and unlocks the device store in `dir`.
+    pub fn open(dir: &Path, keystore: &dyn KeyStore, pin: &str) -> Result<Device> {
+        let store = Store::open(&Self::store_path(dir), keystore, pin)?;
+        Ok(Device {
+            dir: dir.to_owned(),
+            store,
+        })
+    }
+
+    /// The data directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The underlying store (for sync and tests).
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn insert<R: Record>(&self, record: &R) -> Result<Id> {
+        let ctx = ValidationContext::now();
+        self.store.write(|w| w.insert(record, &ctx))?;
+        Ok(record.id())
+    }
+
+    /// Records a new person. Returns their id.
+    pub fn add_person(&self, person: &Person) -> Result<Id> {
+        self.insert(person)
+    }
+
+    /// A person by id.
+    pub fn person(&self, id: Id) -> Result<Person> {
+        self.store.read(|r| r.require(id))
+    }
+
+    /// Everyone this device holds, by folded name.
+    pub fn people(&self) -> Result<Vec<Person>> {
+        let mut people: Vec<Person> = self.store.read(|r| r.all())?;
+        people.sort_by_cached_key(|p| crate::search::fold(&p.full_name));
+        Ok(people)
+    }
+
+    /// People whose name matches `query`, ignoring case and Vietnamese diacritics.
+    pub fn find_people(&self, query: &str) -> Result<Vec<Person>> {
+        self.store.read(|r| r.search_people(query))
+    }
+
+    /// Opens an episode (management file) for a person who exists on this device.
+    pub fn add_episode(&self, episode: &Episode) -> Result<Id> {
+        let ctx = ValidationContext::now();
+        self.store.write(|w| {
+            w.reader().require::<Person>(episode.person)?;
+            w.insert(episode, &ctx)
+        })?;
+        Ok(episode.id)
+    }
+
+    /// A person's episodes, oldest first.
+    pub fn episodes(&self, person: Id) -> Result<Vec<Episode>> {
+        self.store.read(|r| r.by_subject(person))
+    }
+
+    /// Records a visit to a person held on this device. If the visit names no episode, it is
+    /// attached to the person's active episode when there is one.
+    pub fn add_visit(&self, visit: &Visit) -> Result<Id> {
+        let ctx = ValidationContext::now();
+        let mut visit = visit.clone();
+        self.store.write(|w| {
+            w.reader().require::<Person>(visit.person)?;
+            if visit.episode.is_none() {
+                let episodes: Vec<Episode> = w.reader().by_subject(visit.person)?;
+                visit.episode = episodes.iter().rev().find(|e| e.is_active()).map(|e| e.id);
+            }
+            w.insert(&visit, &ctx)
+        })?;
+        Ok(visit.id)
+    }
+
+    /// A person's visits, oldest first.
+    pub fn visits(&self, person: Id) -> Result<Vec<Visit>> {
+        self.store.read(|r| {
+            r.require::<Person>(person)?;
+            let mut visits: Vec<Visit> = r.by_subject(person)?;
+            visits.sort_by_key(|v| v.at);
+            Ok(visits)
+        })
+    }
+
+    /// Adds a follow-up task about a person held on this device.
+    pub fn add_task(&self, task: &FollowUpTask) -> Result<Id> {
+        let ctx = ValidationContext::now();
+        self.store.write(|w| {
+            w.reader().require::<Person>(task.person)?;
+            w.insert(task, &ctx)
+        })?;
+        Ok(task.id)
+    }
+
+    /// Open tasks, earliest due first.
+    pub fn open_tasks(&self) -> Result<Vec<FollowUpTask>> {
+        self.store.read(|r| r.by_state("open"))
+    }
+
+    /// Marks a task done.
+    pub fn complete_task(&self, id: Id) -> Result<()> {
+        let ctx = ValidationContext::now();
+        self.store.write(|w| {
+            let mut task: FollowUpTask = w.reader().require(id)?;
+            task.complete()?;
+            w.update(&task, &ctx)
+        })?;
+        Ok(())
+    }
+
+    /// The caseload: everyone held, each with the next due task and the last visit, ordered by
+    /// next due date (people without a task last), then by name.
+    pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
+        self.store.read(|r| {
+            let people: Vec<Person> = r.all()?;
+            let next: HashMap<Id, String> =
+                r.earliest_day_by_subject(RecordKind::FollowUpTask, Some("open"))?;
+            let last: HashMap<Id, String> = r.latest_day_by_subject(RecordKind::Visit)?;
+            let mut entries: Vec<(Option<NaiveDate>, String, CaseloadEntry)> = people
+                .into_iter()
+                .map(|person| {
+                    let next_due = next.get(&person.id).and_then(|d| parse_day(d));
+                    let last_visit = last.get(&person.id).and_then(|d| parse_day(d));
+                    let key = crate::search::fold(&person.full_name);
+                    (
+                        next_due,
+                        key,
+                        CaseloadEntry {
+                            person,
+                            next_due,
+                            last_visit,
+                        },
+                    )
+                })
+                .collect();
+            entries.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
+            Ok(entries.into_iter().map(|e| e.2).collect())
+        })
+    }
+
+    /// Number of local changes not yet pushed.
+    pub fn pending_changes(&self) -> Result<usize> {
+        Ok(self.store.read(|r| r.outbox())?.len())
+    }
+}

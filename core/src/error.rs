@@ -1,0 +1,115 @@
+//! The core's error type: what a caller (CLI, FFI, app) acts on.
+//!
+//! No variant carries personal data: messages name record kinds, fields and file locations,
+//! never names, ID numbers, phone numbers, addresses or notes. rusqlite errors are mapped here,
+//! in one place, so that a full disk or a damaged file becomes a typed error.
+
+use std::path::PathBuf;
+
+use crate::domain::DomainError;
+use crate::keystore::KeyStoreError;
+
+/// The result type of the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No store exists at this location yet.
+    #[error("no device store at {0}; initialise it first")]
+    NoStore(PathBuf),
+    /// A store already exists; initialising again would orphan its data.
+    #[error("a device store already exists at {0}")]
+    AlreadyInitialised(PathBuf),
+    /// The PIN does not unlock this store.
+    #[error("wrong PIN")]
+    WrongPin,
+    /// The PIN chosen is too weak.
+    #[error("the PIN must have between {min} and {max} characters")]
+    WeakPin {
+        /// Minimum length.
+        min: usize,
+        /// Maximum length.
+        max: usize,
+    },
+    /// The platform key store failed (key missing, rejected, unavailable).
+    #[error("device key: {0}")]
+    KeyStore(#[from] KeyStoreError),
+    /// The file could not be read as a database; it was moved aside, not deleted.
+    #[error(
+        "the device store is damaged; it was moved aside to {moved_to} (re-enroll to download the data again)"
+    )]
+    CorruptStore {
+        /// Where the damaged file now is.
+        moved_to: PathBuf,
+    },
+    /// The key material inside the store is damaged (the PIN was right).
+    #[error("the keys in the device store are damaged")]
+    CorruptKeys,
+    /// A stored ciphertext failed authentication: tampered with, damaged or moved.
+    #[error("a stored {kind} record failed authentication (damaged or tampered with)")]
+    Tampered {
+        /// The record kind code.
+        kind: String,
+    },
+    /// A record that authenticated could not be decoded by this version.
+    #[error("a stored {kind} record has a format this version cannot read")]
+    Format {
+        /// The record kind code.
+        kind: String,
+    },
+    /// No record of this kind has this id (or it is of another kind).
+    #[error("no {kind} with this id")]
+    NotFound {
+        /// The record kind code.
+        kind: &'static str,
+    },
+    /// The record breaks a domain rule.
+    #[error("invalid input: {0}")]
+    Invalid(#[from] DomainError),
+    /// The store was written by a newer version of the app.
+    #[error(
+        "the device store was written by a newer version (schema {found}; this version knows up to {known})"
+    )]
+    NewerSchema {
+        /// Schema version found.
+        found: usize,
+        /// Latest schema this build knows.
+        known: usize,
+    },
+    /// The device's storage is full; nothing was written.
+    #[error("the device storage is full; nothing was saved")]
+    DiskFull,
+    /// Another process holds the store.
+    #[error("the device store is busy (another process is using it)")]
+    Busy,
+    /// Any other storage failure. SQL text never contains values: every value is bound.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// A file-system failure around the store.
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            match f.code {
+                ErrorCode::DiskFull => return Error::DiskFull,
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => return Error::Busy,
+                _ => {}
+            }
+        }
+        Error::Storage(e.to_string())
+    }
+}
+
+impl From<rusqlite_migration::Error> for Error {
+    fn from(e: rusqlite_migration::Error) -> Self {
+        match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => err.into(),
+            other => Error::Storage(format!("migration: {other}")),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The schema story, in one module (STYLE.md point 5).
+//!
+//! The version lives in SQLite's `user_version` (rusqlite_migration). Each step is embedded SQL;
+//! a shipped step is never edited, only followed by a new one. `tests/migrations.rs` checks that
+//! a database migrated from the frozen fixture of every shipped version equals a fresh one.
+//!
+//! **Clear columns** (everything else is inside an envelope):
+//! - `meta.k`: names of the key-material entries; `meta.v` holds only wrapped keys, salts,
+//!   counters and check values.
+//! - `scope_keys.key_id`, `scope_keys.scope`: which scopes the device holds (random ids).
+//! - `records.id`, `kind`, `scope`, `subject` (random person id), `day` (a date, `YYYY-MM-DD`),
+//!   `state` (coarse status code such as `open`), `version`, `key_id`.
+//! - `blind_index.token`: truncated keyed hashes of name prefixes; `record_id`.
+//! - `outbox.client_seq`, `record_id`, `kind`, `scope`, `op`, `base_version`, `key_id`,
+//!   `created_at` (device clock, seconds).
+
+use rusqlite_migration::{M, Migrations};
+
+/// Version 1: key material, scope keys, sealed records, blind index, outbox.
+const V1: &str = r"
+CREATE TABLE meta (
+    k TEXT PRIMARY KEY NOT NULL,
+    v BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE scope_keys (
+    key_id INTEGER PRIMARY KEY NOT NULL,
+    scope TEXT NOT NULL UNIQUE,
+    wrapped BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE records (
+    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    subject BLOB CHECK (subject IS NULL OR length(subject) = 16),
+    day TEXT,
+    state TEXT,
+    version INTEGER NOT NULL CHECK (version > 0),
+    key_id INTEGER NOT NULL REFERENCES scope_keys(key_id),
+    envelope BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX records_kind_subject_day ON records(kind, subject, day);
+CREATE INDEX records_scope ON records(scope);
+
+CREATE TABLE blind_index (
+    token BLOB NOT NULL,
+    record_id BLOB NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    PRIMARY KEY (token, record_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX blind_index_record ON blind_index(record_id);
+
+CREATE TABLE outbox (
+    client_seq INTEGER PRIMARY KEY NOT NULL,
+    record_id BLOB NOT NULL CHECK (length(record_id) = 16),
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+    base_version INTEGER NOT NULL,
+    key_id INTEGER NOT NULL REFERENCES scope_keys(key_id),
+    envelope BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+) STRICT;
+";
+
+/// The migrations, oldest first. Append only.
+#[must_use]
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// The schema version this build writes.
+pub const LATEST: usize = 1;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid_and_latest_matches() {
+        migrations().validate().unwrap();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(usize::try_from(v).unwrap(), LATEST);
+    }
+}
