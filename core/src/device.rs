@@ -5,41 +5,26 @@
 //! Every operation validates its input with the domain rules before anything is written, and
 //! writes the change and its outbox mutation in one transaction.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-use chrono::NaiveDate;
 
 use crate::Result;
 use crate::domain::{
     Episode, FollowUpTask, Id, Person, Record, RecordKind, ValidationContext, Visit,
 };
 use crate::keystore::KeyStore;
-use crate::store::{CreateOptions, Store};
+use crate::store::{CaseloadEntry, CreateOptions, Store};
+
+/// The `state` code of an active episode (clear column).
+const ACTIVE_EPISODE: &str = "active";
 
 /// File name of the store inside a device's data directory.
 pub const STORE_FILE: &str = "device.db";
-
-/// One line of a caseload: a person with the dates a worker plans by.
-#[derive(Debug, Clone)]
-pub struct CaseloadEntry {
-    /// The person.
-    pub person: Person,
-    /// Due date of the person's earliest open follow-up task.
-    pub next_due: Option<NaiveDate>,
-    /// Day of the person's latest visit.
-    pub last_visit: Option<NaiveDate>,
-}
 
 /// An unlocked field device.
 #[derive(Debug)]
 pub struct Device {
     dir: PathBuf,
     store: Store,
-}
-
-fn parse_day(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
 }
 
 impl Device {
@@ -122,7 +107,8 @@ impl Device {
     pub fn add_episode(&self, episode: &Episode) -> Result<Id> {
         let ctx = ValidationContext::now();
         self.store.write(|w| {
-            w.reader().require::<Person>(episode.person)?;
+            w.reader()
+                .require_exists(RecordKind::Person, episode.person)?;
             w.insert(episode, &ctx)
         })?;
         Ok(episode.id)
@@ -139,10 +125,12 @@ impl Device {
         let ctx = ValidationContext::now();
         let mut visit = visit.clone();
         self.store.write(|w| {
-            w.reader().require::<Person>(visit.person)?;
+            w.reader()
+                .require_exists(RecordKind::Person, visit.person)?;
             if visit.episode.is_none() {
-                let episodes: Vec<Episode> = w.reader().by_subject(visit.person)?;
-                visit.episode = episodes.iter().rev().find(|e| e.is_active()).map(|e| e.id);
+                let active: Vec<Episode> =
+                    w.reader().by_subject_state(visit.person, ACTIVE_EPISODE)?;
+                visit.episode = active.iter().rev().find(|e| e.is_active()).map(|e| e.id);
             }
             w.insert(&visit, &ctx)
         })?;
@@ -152,7 +140,7 @@ impl Device {
     /// A person's visits, oldest first.
     pub fn visits(&self, person: Id) -> Result<Vec<Visit>> {
         self.store.read(|r| {
-            r.require::<Person>(person)?;
+            r.require_exists(RecordKind::Person, person)?;
             let mut visits: Vec<Visit> = r.by_subject(person)?;
             visits.sort_by_key(|v| v.at);
             Ok(visits)
@@ -163,7 +151,7 @@ impl Device {
     pub fn add_task(&self, task: &FollowUpTask) -> Result<Id> {
         let ctx = ValidationContext::now();
         self.store.write(|w| {
-            w.reader().require::<Person>(task.person)?;
+            w.reader().require_exists(RecordKind::Person, task.person)?;
             w.insert(task, &ctx)
         })?;
         Ok(task.id)
@@ -188,31 +176,15 @@ impl Device {
     /// The caseload: everyone held, each with the next due task and the last visit, ordered by
     /// next due date (people without a task last), then by name.
     pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
-        self.store.read(|r| {
-            let people: Vec<Person> = r.all()?;
-            let next: HashMap<Id, String> =
-                r.earliest_day_by_subject(RecordKind::FollowUpTask, Some("open"))?;
-            let last: HashMap<Id, String> = r.latest_day_by_subject(RecordKind::Visit)?;
-            let mut entries: Vec<(Option<NaiveDate>, String, CaseloadEntry)> = people
-                .into_iter()
-                .map(|person| {
-                    let next_due = next.get(&person.id).and_then(|d| parse_day(d));
-                    let last_visit = last.get(&person.id).and_then(|d| parse_day(d));
-                    let key = crate::search::fold(&person.full_name);
-                    (
-                        next_due,
-                        key,
-                        CaseloadEntry {
-                            person,
-                            next_due,
-                            last_visit,
-                        },
-                    )
-                })
-                .collect();
-            entries.sort_by(|a, b| (a.0.is_none(), a.0, &a.1).cmp(&(b.0.is_none(), b.0, &b.1)));
-            Ok(entries.into_iter().map(|e| e.2).collect())
-        })
+        let rows = self.store.read(|r| r.caseload())?;
+        let mut entries: Vec<(String, CaseloadEntry)> = rows
+            .into_iter()
+            .map(|e| (crate::search::fold(&e.person.full_name), e))
+            .collect();
+        entries.sort_by(|(an, a), (bn, b)| {
+            (a.next_due.is_none(), a.next_due, an).cmp(&(b.next_due.is_none(), b.next_due, bn))
+        });
+        Ok(entries.into_iter().map(|(_, e)| e).collect())
     }
 
     /// Number of local changes not yet pushed.

@@ -64,6 +64,12 @@ pub enum Error {
         /// The record kind code.
         kind: &'static str,
     },
+    /// A record with this id already exists.
+    #[error("a {kind} with this id already exists")]
+    AlreadyExists {
+        /// The record kind code.
+        kind: &'static str,
+    },
     /// The record breaks a domain rule.
     #[error("invalid input: {0}")]
     Invalid(#[from] DomainError),

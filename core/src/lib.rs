@@ -19,6 +19,7 @@ pub mod keystore;
 pub mod search;
 pub mod store;
 
-pub use device::{CaseloadEntry, Device};
+pub use device::Device;
 pub use error::{Error, Result};
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
+pub use store::CaseloadEntry;

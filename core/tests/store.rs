@@ -523,3 +523,48 @@ fn caseload_orders_by_next_due_task() {
     let load = device.caseload().unwrap();
     assert_eq!(load[1].next_due, None, "a done task is not due");
 }
+
+#[test]
+fn client_seq_is_never_reused_after_outbox_rows_are_removed() {
+    let (fx, device) = Fixture::new();
+    let keep = person("Còn Lại");
+    let gone = person("Bị Chuyển");
+    device.add_person(&keep).unwrap(); // 1
+    device.add_person(&gone).unwrap(); // 2
+    device
+        .add_visit(&Visit::new(gone.id, Utc::now(), "thăm"))
+        .unwrap(); // 3
+    // Removing the newest mutations (3 and 2) must not let their numbers come back ...
+    device
+        .store()
+        .write(|w| w.purge_scope(&Scope::Person(gone.id)))
+        .unwrap();
+    let next = person("Người Mới");
+    device.add_person(&next).unwrap();
+    let seqs: Vec<u64> = device
+        .store()
+        .read(|r| r.outbox())
+        .unwrap()
+        .iter()
+        .map(|e| e.client_seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 4]);
+    // ... not even after the store is closed and reopened (no cached counter).
+    device
+        .store()
+        .write(|w| w.purge_scope(&Scope::Person(next.id)))
+        .unwrap();
+    drop(device);
+    let device = fx.open(PIN).unwrap();
+    device
+        .add_visit(&Visit::new(keep.id, Utc::now(), "thăm lại"))
+        .unwrap();
+    let seqs: Vec<u64> = device
+        .store()
+        .read(|r| r.outbox())
+        .unwrap()
+        .iter()
+        .map(|e| e.client_seq)
+        .collect();
+    assert_eq!(seqs, vec![1, 5]);
+}

@@ -198,7 +198,7 @@ pub(crate) fn run(dir: &Path, pin: Option<&str>) -> CliResult {
         println!("\n== Các lần thăm của {} / visits ==", first.full_name);
         for v in device.visits(first.id)? {
             println!(
-                "  {}  {:?}  {}",
+                "  {}  {}  {}",
                 v.at.format("%Y-%m-%d"),
                 v.mode,
                 v.observations

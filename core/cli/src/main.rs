@@ -351,7 +351,7 @@ fn run(cli: &Cli) -> CliResult {
                 }
                 EpisodeCmd::List { person } => {
                     for e in device.episodes(*person)? {
-                        println!("{}\t{:?}\t{}\t{:?}", e.id, e.kind, e.start, e.status);
+                        println!("{}\t{}\t{}\t{}", e.id, e.kind, e.start, e.status);
                     }
                 }
             }
@@ -376,7 +376,7 @@ fn run(cli: &Cli) -> CliResult {
                 VisitCmd::List { person } => {
                     for v in device.visits(*person)? {
                         println!(
-                            "{}\t{}\t{:?}\t{}",
+                            "{}\t{}\t{}\t{}",
                             v.id,
                             v.at.to_rfc3339(),
                             v.mode,

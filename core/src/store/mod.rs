@@ -27,6 +27,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use chrono::NaiveDate;
 use ring::rand::{SecureRandom, SystemRandom};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
@@ -83,6 +84,17 @@ pub struct OutboxEntry {
     pub base_version: u64,
 }
 
+/// One line of a caseload: a person with the dates a worker plans by.
+#[derive(Debug, Clone)]
+pub struct CaseloadEntry {
+    /// The person.
+    pub person: Person,
+    /// Due date of the person's earliest open follow-up task.
+    pub next_due: Option<NaiveDate>,
+    /// Day of the person's latest visit.
+    pub last_visit: Option<NaiveDate>,
+}
+
 /// The unlocked encrypted store.
 pub struct Store {
     path: PathBuf,
@@ -100,7 +112,9 @@ impl fmt::Debug for Store {
 struct Inner {
     conn: Connection,
     keys: RefCell<Keys>,
-    rng: SystemRandom,
+    nonces: crypto::NonceSource,
+    /// The next `client_seq` as of the last commit (cached so a write need not look it up).
+    next_seq: Option<u64>,
 }
 
 struct Keys {
@@ -129,7 +143,8 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA secure_delete=ON;
          PRAGMA temp_store=MEMORY;
          PRAGMA foreign_keys=ON;
-         PRAGMA busy_timeout=2000;",
+         PRAGMA busy_timeout=2000;
+         PRAGMA cache_size=-8192;",
     )
 }
 
@@ -275,7 +290,7 @@ impl Store {
             &seal(&kek, &MASTER_ID, master.expose())?,
         )?;
         meta_put(&tx, "canary", &seal(&master, &CANARY_ID, CANARY_PLAINTEXT)?)?;
-        meta_put(&tx, "next_client_seq", &1u64.to_be_bytes())?;
+        meta_put(&tx, "client_seq_floor", &0u64.to_be_bytes())?;
         tx.commit()?;
         drop(conn);
         Ok(())
@@ -325,7 +340,8 @@ impl Store {
                     by_id: HashMap::new(),
                     by_scope: HashMap::new(),
                 }),
-                rng: SystemRandom::new(),
+                nonces: crypto::NonceSource::new(),
+                next_seq: None,
             }),
         })
     }
@@ -392,15 +408,18 @@ impl Store {
         let mut w = Writer {
             tx,
             keys: &inner.keys,
-            rng: &inner.rng,
+            nonces: &mut inner.nonces,
             created: Vec::new(),
+            next_seq: inner.next_seq,
         };
         let out = f(&mut w);
         let created = std::mem::take(&mut w.created);
+        let next_seq = w.next_seq;
         let result = match out {
             Ok(v) => w.tx.commit().map(|()| v).map_err(Error::from),
             Err(e) => Err(e),
         };
+        inner.next_seq = if result.is_ok() { next_seq } else { None };
         if result.is_err() {
             // Keys made in a rolled-back transaction must not outlive it in the cache.
             let mut keys = inner.keys.borrow_mut();
@@ -631,43 +650,65 @@ impl Reader<'_> {
             .collect()
     }
 
-    /// For each subject, the earliest day among records of `kind` in `state` (e.g. the next
-    /// due date of open tasks), read from clear columns only.
-    pub fn earliest_day_by_subject(
-        &self,
-        kind: RecordKind,
-        state: Option<&str>,
-    ) -> Result<HashMap<Id, String>> {
-        self.day_by_subject("MIN", kind, state)
+    /// Whether a record of this kind and id exists (clear columns only, nothing decrypted).
+    pub fn exists(&self, kind: RecordKind, id: Id) -> Result<bool> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM records WHERE id = ?1 AND kind = ?2")?;
+        Ok(stmt.exists(params![id.as_bytes(), kind.code()])?)
     }
 
-    /// For each subject, the latest day among records of `kind` (e.g. the last visit).
-    pub fn latest_day_by_subject(&self, kind: RecordKind) -> Result<HashMap<Id, String>> {
-        self.day_by_subject("MAX", kind, None)
-    }
-
-    fn day_by_subject(
-        &self,
-        agg: &str,
-        kind: RecordKind,
-        state: Option<&str>,
-    ) -> Result<HashMap<Id, String>> {
-        let sql = format!(
-            "SELECT subject, {agg}(day) FROM records WHERE kind = ?1 AND (?2 IS NULL OR state = ?2)
-             AND subject IS NOT NULL AND day IS NOT NULL GROUP BY subject"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![kind.code(), state], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = HashMap::new();
-        for row in rows {
-            let (subject, day) = row?;
-            if let Some(id) = id_from_blob(&subject) {
-                out.insert(id, day);
-            }
+    /// Like [`Reader::require`] for existence only: [`Error::NotFound`] if absent.
+    pub fn require_exists(&self, kind: RecordKind, id: Id) -> Result<()> {
+        if self.exists(kind, id)? {
+            Ok(())
+        } else {
+            Err(Error::NotFound { kind: kind.code() })
         }
-        Ok(out)
+    }
+
+    /// Records of a kind about one person in a given state (e.g. active episodes).
+    pub fn by_subject_state<R: Record>(&self, subject: Id, state: &str) -> Result<Vec<R>> {
+        let sql = format!(
+            "SELECT {ROW_COLUMNS} FROM records WHERE kind = ?1 AND subject = ?2 AND state = ?3
+             ORDER BY day, id"
+        );
+        self.rows(&sql, params![R::KIND.code(), subject.as_bytes(), state])?
+            .iter()
+            .map(|r| self.open_row(r))
+            .collect()
+    }
+
+    /// Everyone held, each with the due day of their earliest open task and the day of their
+    /// latest visit. Both days come from the covering index, one seek per person. Unordered.
+    pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.id, p.kind, p.scope, p.version, p.key_id, p.envelope,
+               (SELECT MIN(t.day) FROM records t
+                 WHERE t.kind = 'task' AND t.subject = p.id AND t.state = 'open'),
+               (SELECT MAX(v.day) FROM records v WHERE v.kind = 'visit' AND v.subject = p.id)
+             FROM records p WHERE p.kind = 'person'",
+        )?;
+        let day =
+            |s: Option<String>| s.and_then(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    read_row(r)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(row, next, last)| {
+                Ok(CaseloadEntry {
+                    person: self.open_row(&row)?,
+                    next_due: day(next),
+                    last_visit: day(last),
+                })
+            })
+            .collect()
     }
 
     /// People whose name matches `query` without regard to case or diacritics: candidates come
@@ -794,8 +835,9 @@ impl Reader<'_> {
 pub struct Writer<'a> {
     tx: rusqlite::Transaction<'a>,
     keys: &'a RefCell<Keys>,
-    rng: &'a SystemRandom,
+    nonces: &'a mut crypto::NonceSource,
     created: Vec<u32>,
+    next_seq: Option<u64>,
 }
 
 impl fmt::Debug for Writer<'_> {
@@ -850,11 +892,11 @@ impl Writer<'_> {
             |r| r.get(0),
         )?;
         let key_id = u32::try_from(next).map_err(|_| Error::Storage("too many scopes".into()))?;
-        let key = SecretKey::random(self.rng).map_err(|_| Error::CorruptKeys)?;
+        let key = SecretKey::random(self.nonces.rng()).map_err(|_| Error::CorruptKeys)?;
         let wrapped = {
             let keys = self.keys.borrow();
-            crypto::seal(
-                self.rng,
+            crypto::seal_next(
+                self.nonces,
                 &keys.master,
                 &scope_key_aad(scope, key_id),
                 key.expose(),
@@ -872,55 +914,88 @@ impl Writer<'_> {
         Ok((key_id, key))
     }
 
+    /// The next `client_seq`. Numbers are never reused: the next one is above both the highest
+    /// pending mutation and the floor, the highest number ever removed from the outbox (written
+    /// to `meta` in the transaction that removes mutations). A change thus writes its number
+    /// only in its own outbox row, in its own transaction.
     fn next_client_seq(&mut self) -> Result<u64> {
-        let raw = meta_get(&self.tx, "next_client_seq")?.ok_or(Error::CorruptKeys)?;
-        let seq = <[u8; 8]>::try_from(raw.as_slice())
-            .map(u64::from_be_bytes)
-            .map_err(|_| Error::CorruptKeys)?;
-        meta_put(&self.tx, "next_client_seq", &(seq + 1).to_be_bytes())?;
+        let seq = match self.next_seq {
+            Some(seq) => seq,
+            None => {
+                let max: i64 = self.tx.query_row(
+                    "SELECT COALESCE(MAX(client_seq), 0) FROM outbox",
+                    [],
+                    |r| r.get(0),
+                )?;
+                to_u64(max).max(self.seq_floor()?) + 1
+            }
+        };
+        self.next_seq = Some(seq + 1);
         Ok(seq)
     }
 
-    fn seal_row<R: Record>(&mut self, record: &R, version: u64) -> Result<(Value, u32, Vec<u8>)> {
-        let scope = record.scope().to_string();
-        let (key_id, key) = self.scope_key(&scope)?;
-        let json = serde_json::to_value(record).map_err(|_| Error::Format {
-            kind: R::KIND.code().into(),
-        })?;
-        let plain = serde_json::to_vec(&json).map_err(|_| Error::Format {
-            kind: R::KIND.code().into(),
-        })?;
-        let envelope = crypto::seal(
-            self.rng,
-            &key,
-            &record_aad(record.id().as_bytes(), version, &scope, key_id),
-            &plain,
-        )
-        .map_err(|_| Error::CorruptKeys)?;
-        Ok((json, key_id, envelope))
+    fn seq_floor(&self) -> Result<u64> {
+        let raw = meta_get(&self.tx, "client_seq_floor")?.ok_or(Error::CorruptKeys)?;
+        <[u8; 8]>::try_from(raw.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| Error::CorruptKeys)
     }
 
+    /// Deletes the outbox rows sealed under `key_id`, first raising the floor past every number
+    /// removed so that none is ever handed out again.
+    fn delete_outbox_of_key(&mut self, key_id: i64) -> Result<usize> {
+        let highest: Option<i64> = self.tx.query_row(
+            "SELECT MAX(client_seq) FROM outbox WHERE key_id = ?1",
+            [key_id],
+            |r| r.get(0),
+        )?;
+        let Some(highest) = highest else {
+            return Ok(0);
+        };
+        let floor = self.seq_floor()?.max(to_u64(highest));
+        meta_put(&self.tx, "client_seq_floor", &floor.to_be_bytes())?;
+        Ok(self
+            .tx
+            .execute("DELETE FROM outbox WHERE key_id = ?1", [key_id])?)
+    }
+
+    fn format_error<R: Record>() -> Error {
+        Error::Format {
+            kind: R::KIND.code().into(),
+        }
+    }
+
+    /// Seals `plain` (the record's JSON) as version `version` of the record.
+    fn seal_record<R: Record>(
+        &mut self,
+        record: &R,
+        version: u64,
+        plain: &[u8],
+    ) -> Result<(u32, SecretKey, Vec<u8>)> {
+        let scope = record.scope().to_string();
+        let (key_id, key) = self.scope_key(&scope)?;
+        let id = record.id();
+        let aad = record_aad(id.as_bytes(), version, &scope, key_id);
+        let envelope =
+            crypto::seal_next(self.nonces, &key, &aad, plain).map_err(|_| Error::CorruptKeys)?;
+        Ok((key_id, key, envelope))
+    }
+
+    /// Queues a mutation whose patch (JSON bytes) is sealed like a record.
     fn push_outbox<R: Record>(
         &mut self,
         record: &R,
         op: &str,
         base_version: u64,
-        key_id: u32,
-        patch: &Value,
+        (key_id, key): (u32, &SecretKey),
+        patch: &[u8],
     ) -> Result<u64> {
         let seq = self.next_client_seq()?;
         let scope = record.scope().to_string();
-        let key = self.reader().data_key(key_id, &scope)?;
-        let plain = serde_json::to_vec(patch).map_err(|_| Error::Format {
-            kind: "outbox".into(),
-        })?;
-        let envelope = crypto::seal(
-            self.rng,
-            &key,
-            &outbox_aad(record.id().as_bytes(), seq, &scope, key_id),
-            &plain,
-        )
-        .map_err(|_| Error::CorruptKeys)?;
+        let id = record.id();
+        let aad = outbox_aad(id.as_bytes(), seq, &scope, key_id);
+        let envelope =
+            crypto::seal_next(self.nonces, key, &aad, patch).map_err(|_| Error::CorruptKeys)?;
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO outbox(client_seq, record_id, kind, scope, op, base_version, key_id, envelope, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -941,10 +1016,9 @@ impl Writer<'_> {
 
     fn index_person(&mut self, person: &Person) -> Result<()> {
         let id = person.id;
-        self.tx.execute(
-            "DELETE FROM blind_index WHERE record_id = ?1",
-            [id.as_bytes()],
-        )?;
+        self.tx
+            .prepare_cached("DELETE FROM blind_index WHERE record_id = ?1")?
+            .execute([id.as_bytes()])?;
         let index_key = self.keys.borrow().index.clone();
         let mut stmt = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO blind_index(token, record_id) VALUES (?1, ?2)",
@@ -956,15 +1030,11 @@ impl Writer<'_> {
         Ok(())
     }
 
-    fn after_write<R: Record>(&mut self, record: &R) -> Result<()> {
+    /// Keeps the blind index in step with a person's sealed JSON.
+    fn after_write<R: Record>(&mut self, plain: &[u8]) -> Result<()> {
         if R::KIND == RecordKind::Person {
-            // Re-read through serde so the index always matches what is sealed.
-            let value = serde_json::to_value(record).map_err(|_| Error::Format {
-                kind: "person".into(),
-            })?;
-            let person: Person = serde_json::from_value(value).map_err(|_| Error::Format {
-                kind: "person".into(),
-            })?;
+            let person: Person =
+                serde_json::from_slice(plain).map_err(|_| Self::format_error::<R>())?;
             self.index_person(&person)?;
         }
         Ok(())
@@ -974,29 +1044,37 @@ impl Writer<'_> {
     /// Returns the mutation's `client_seq`.
     pub fn insert<R: Record>(&mut self, record: &R, ctx: &ValidationContext) -> Result<u64> {
         record.validate(ctx)?;
-        if self.reader().version_of(record.id())?.is_some() {
-            return Err(Error::Storage(
-                "a record with this id already exists".into(),
-            ));
-        }
-        let (json, key_id, envelope) = self.seal_row(record, 1)?;
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO records(id, kind, scope, subject, day, state, version, key_id, envelope)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
-        )?;
-        stmt.execute(params![
-            record.id().as_bytes(),
-            R::KIND.code(),
-            record.scope().to_string(),
-            record.subject().map(|s| *s.as_bytes()),
-            record.day().map(|d| d.to_string()),
-            record.state(),
-            i64::from(key_id),
-            envelope,
-        ])?;
-        drop(stmt);
-        self.after_write(record)?;
-        self.push_outbox(record, "create", 0, key_id, &json)
+        let plain = serde_json::to_vec(record).map_err(|_| Self::format_error::<R>())?;
+        let (key_id, key, envelope) = self.seal_record(record, 1, &plain)?;
+        let inserted = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO records(id, kind, scope, subject, day, state, version, key_id, envelope)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)",
+            )?
+            .execute(params![
+                record.id().as_bytes(),
+                R::KIND.code(),
+                record.scope().to_string(),
+                record.subject().map(|s| *s.as_bytes()),
+                record.day().map(|d| d.to_string()),
+                record.state(),
+                i64::from(key_id),
+                envelope,
+            ]);
+        match inserted {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                return Err(Error::AlreadyExists {
+                    kind: R::KIND.code(),
+                });
+            }
+            other => other?,
+        };
+        self.after_write::<R>(&plain)?;
+        // A create's patch is the whole record: the same bytes, sealed for the outbox.
+        self.push_outbox(record, "create", 0, (key_id, &key), &plain)
     }
 
     /// Validates and replaces an existing record (version + 1), with an `update` mutation
@@ -1008,15 +1086,18 @@ impl Writer<'_> {
             return Err(Error::Invalid(crate::domain::DomainError::MismatchedScope));
         }
         let base = self.reader().version_of(record.id())?.unwrap_or(0);
-        let old_json = serde_json::to_value(&old).map_err(|_| Error::Format {
-            kind: R::KIND.code().into(),
-        })?;
-        let (json, key_id, envelope) = self.seal_row(record, base + 1)?;
-        let patch = changed_fields(&old_json, &json);
-        self.tx.execute(
-            "UPDATE records SET subject = ?2, day = ?3, state = ?4, version = ?5, key_id = ?6, envelope = ?7
-             WHERE id = ?1",
-            params![
+        let old_json = serde_json::to_value(&old).map_err(|_| Self::format_error::<R>())?;
+        let new_json = serde_json::to_value(record).map_err(|_| Self::format_error::<R>())?;
+        let plain = serde_json::to_vec(&new_json).map_err(|_| Self::format_error::<R>())?;
+        let patch = serde_json::to_vec(&changed_fields(&old_json, &new_json))
+            .map_err(|_| Self::format_error::<R>())?;
+        let (key_id, key, envelope) = self.seal_record(record, base + 1, &plain)?;
+        self.tx
+            .prepare_cached(
+                "UPDATE records SET subject = ?2, day = ?3, state = ?4, version = ?5, key_id = ?6,
+                 envelope = ?7 WHERE id = ?1",
+            )?
+            .execute(params![
                 record.id().as_bytes(),
                 record.subject().map(|s| *s.as_bytes()),
                 record.day().map(|d| d.to_string()),
@@ -1024,10 +1105,9 @@ impl Writer<'_> {
                 to_i64(base + 1)?,
                 i64::from(key_id),
                 envelope,
-            ],
-        )?;
-        self.after_write(record)?;
-        self.push_outbox(record, "update", base, key_id, &patch)
+            ])?;
+        self.after_write::<R>(&plain)?;
+        self.push_outbox(record, "update", base, (key_id, &key), &patch)
     }
 
     /// Removes everything of a scope: its records, their index entries, its outbox mutations
@@ -1035,17 +1115,24 @@ impl Writer<'_> {
     /// been pushed. Returns the number of records removed.
     pub fn purge_scope(&mut self, scope: &Scope) -> Result<usize> {
         let scope = scope.to_string();
-        self.tx.execute(
-            "DELETE FROM blind_index WHERE record_id IN (SELECT id FROM records WHERE scope = ?1)",
-            [&scope],
-        )?;
+        let key_id: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT key_id FROM scope_keys WHERE scope = ?1",
+                [&scope],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(key_id) = key_id else {
+            return Ok(0);
+        };
+        // Index entries go with their records (ON DELETE CASCADE); rows are found by key id.
         let n = self
             .tx
-            .execute("DELETE FROM records WHERE scope = ?1", [&scope])?;
+            .execute("DELETE FROM records WHERE key_id = ?1", [key_id])?;
+        self.delete_outbox_of_key(key_id)?;
         self.tx
-            .execute("DELETE FROM outbox WHERE scope = ?1", [&scope])?;
-        self.tx
-            .execute("DELETE FROM scope_keys WHERE scope = ?1", [&scope])?;
+            .execute("DELETE FROM scope_keys WHERE key_id = ?1", [key_id])?;
         let mut keys = self.keys.borrow_mut();
         if let Some(id) = keys.by_scope.remove(&scope) {
             keys.by_id.remove(&id);

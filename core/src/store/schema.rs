@@ -1,12 +1,16 @@
 //! The schema story, in one module (STYLE.md point 5).
 //!
+//! Records are a rowid table with a unique index on the random id, not a `WITHOUT ROWID` table
+//! keyed by it: rows are envelopes of a few hundred bytes, and random-key inserts into a
+//! clustered B-tree of large rows measured 2.6× slower in bulk (BENCHMARKS.md).
+//!
 //! The version lives in SQLite's `user_version` (rusqlite_migration). Each step is embedded SQL;
 //! a shipped step is never edited, only followed by a new one. `tests/migrations.rs` checks that
 //! a database migrated from the frozen fixture of every shipped version equals a fresh one.
 //!
 //! **Clear columns** (everything else is inside an envelope):
 //! - `meta.k`: names of the key-material entries; `meta.v` holds only wrapped keys, salts,
-//!   counters and check values.
+//!   the `client_seq` floor and check values.
 //! - `scope_keys.key_id`, `scope_keys.scope`: which scopes the device holds (random ids).
 //! - `records.id`, `kind`, `scope`, `subject` (random person id), `day` (a date, `YYYY-MM-DD`),
 //!   `state` (coarse status code such as `open`), `version`, `key_id`.
@@ -30,7 +34,8 @@ CREATE TABLE scope_keys (
 ) STRICT;
 
 CREATE TABLE records (
-    id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),
+    rid INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
     kind TEXT NOT NULL,
     scope TEXT NOT NULL,
     subject BLOB CHECK (subject IS NULL OR length(subject) = 16),
@@ -39,9 +44,12 @@ CREATE TABLE records (
     version INTEGER NOT NULL CHECK (version > 0),
     key_id INTEGER NOT NULL REFERENCES scope_keys(key_id),
     envelope BLOB NOT NULL
-) STRICT, WITHOUT ROWID;
-CREATE INDEX records_kind_subject_day ON records(kind, subject, day);
-CREATE INDEX records_scope ON records(scope);
+) STRICT;
+-- No index on key_id: only a purge (rare) looks rows up by it, and a full scan there is cheaper
+-- than a fourth B-tree page written by every commit.
+-- Covering index for per-person questions: a person's visits by day, the last visit (MAX seek),
+-- the next open task (scan of one person's few tasks without touching the table).
+CREATE INDEX records_kind_subject_day ON records(kind, subject, day, state);
 
 CREATE TABLE blind_index (
     token BLOB NOT NULL,
