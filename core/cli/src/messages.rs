@@ -55,7 +55,7 @@ pub(crate) fn core_error(e: &Error) -> String {
         Error::Format { kind } => format!("không đọc được một {}", kind_vi(kind)),
         Error::NotFound { kind } => format!("không tìm thấy {} với mã này", kind_vi(kind)),
         Error::AlreadyExists { kind } => format!("{} với mã này đã tồn tại", kind_vi(kind)),
-        Error::Invalid(_) => "dữ liệu không hợp lệ".to_owned(),
+        Error::Invalid(d) => format!("dữ liệu không hợp lệ: {}", d.message_vi()),
         Error::NewerSchema { .. } => "kho dữ liệu do phiên bản mới hơn tạo ra".to_owned(),
         Error::DiskFull => "bộ nhớ thiết bị đã đầy; chưa lưu gì".to_owned(),
         Error::Busy => "kho dữ liệu đang được tiến trình khác sử dụng".to_owned(),

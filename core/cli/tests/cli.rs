@@ -359,7 +359,7 @@ fn every_error_is_one_clear_line_and_a_failure_status() {
             "--at",
             "2999-01-01T00:00:00Z",
         ]),
-        "invalid input",
+        "thời điểm không được ở tương lai",
         "bí mật",
     );
     fails_with(

@@ -251,3 +251,156 @@ mod tests {
         );
     }
 }
+
+/// The Vietnamese label of a field, as a field worker knows it; the code itself when unknown.
+#[must_use]
+pub fn field_label_vi(field: &str) -> &str {
+    match field {
+        "full_name" => "họ và tên",
+        "birth_date" => "ngày sinh",
+        "sex" => "giới tính",
+        "id_number" => "số CCCD",
+        "phone" => "số điện thoại",
+        "address" => "nơi cư trú",
+        "family_contact" => "người thân liên hệ",
+        "observations" => "nội dung ghi nhận",
+        "note" => "ghi chú",
+        "at" => "thời điểm",
+        "next_visit_due" => "ngày hẹn thăm tiếp",
+        "gps.lat" | "gps.lon" | "gps.accuracy_m" => "vị trí GPS",
+        "risk_signs" => "dấu hiệu nguy cơ",
+        "services" => "dịch vụ đã cung cấp",
+        "reason" => "lý do",
+        "topic" => "chủ đề",
+        "facilitators" => "người điều hành",
+        "walk_ins" => "số người tham gia vãng lai",
+        "duration_minutes" => "thời lượng (phút)",
+        "amount_vnd" => "số tiền (đồng)",
+        "detected_on" => "ngày phát hiện",
+        "determined_by" => "cơ quan xác định",
+        "determined_on" => "ngày xác định",
+        "from" => "từ ngày",
+        "to" => "đến ngày",
+        "start" => "ngày bắt đầu",
+        "ended_on" => "ngày kết thúc",
+        "planned_end" => "ngày dự kiến kết thúc",
+        "decision_date" => "ngày quyết định",
+        "file_opened_on" => "ngày lập hồ sơ",
+        "completion_reported_on" => "ngày trình báo hoàn thành",
+        "positive_test_on" => "ngày xét nghiệm dương tính",
+        "notified_on" => "ngày thông báo",
+        "reported_on" => "ngày báo cáo",
+        "to_commune" => "xã chuyển đến",
+        "given_on" => "ngày đồng ý",
+        "withdrawn_on" => "ngày rút lại",
+        "purpose" => "mục đích",
+        "sent_on" => "ngày gửi",
+        "status_on" => "ngày cập nhật trạng thái",
+        "concerns or agreed_actions" => "vấn đề hoặc biện pháp đã thống nhất",
+        "agreed_actions" => "biện pháp đã thống nhất",
+        "caseload_reviewed" => "số hồ sơ đã rà soát",
+        "after" => "hình thức cai nghiện trước đó",
+        "episode" => "hồ sơ quản lý",
+        "person" => "người được quản lý",
+        "session" => "buổi sinh hoạt",
+        "organisation" => "tổ chức",
+        "facility" => "cơ sở",
+        "disclosed_to" => "người được cung cấp thông tin",
+        "legal_basis" => "căn cứ pháp lý",
+        other => other,
+    }
+}
+
+impl DomainError {
+    /// The message in Vietnamese, for the people in the field (the `Display` text is English).
+    /// Like the English one, it names fields and never values.
+    #[must_use]
+    pub fn message_vi(&self) -> String {
+        let f = field_label_vi;
+        match self {
+            Self::Required { field } => format!("cần nhập {}", f(field)),
+            Self::Blank { field } => format!("{} để trống (hãy bỏ qua trường này)", f(field)),
+            Self::TooLong { field, max } => format!("{} dài quá {max} ký tự", f(field)),
+            Self::TooMany { field, max } => format!("{} có quá {max} mục", f(field)),
+            Self::Duplicate { field } => format!("{} có mục bị lặp lại", f(field)),
+            Self::InvalidFormat { field, expected } => {
+                format!("{} không đúng định dạng ({expected})", f(field))
+            }
+            Self::OutOfRange { field, expected } => {
+                format!("{} nằm ngoài khoảng cho phép ({expected})", f(field))
+            }
+            Self::InFuture { field } => format!("{} không được ở tương lai", f(field)),
+            Self::DateOrder { earlier, later } => {
+                format!("{} không được trước {}", f(later), f(earlier))
+            }
+            Self::NegativeAmount { field } => format!("{} không được âm", f(field)),
+            Self::NotApplicable { field } => {
+                format!("{} không áp dụng cho loại hoặc trạng thái này", f(field))
+            }
+            Self::Unchanged { field } => format!("{} phải khác giá trị hiện tại", f(field)),
+            Self::MismatchedReference { field } => {
+                format!("{} trỏ tới một bản ghi khác", f(field))
+            }
+            Self::MismatchedScope => "bản ghi thuộc phạm vi khác".to_owned(),
+            Self::InvalidTransition { from, to } => {
+                format!("không thể chuyển trạng thái từ {from} sang {to}")
+            }
+            Self::RelapseWithoutAuthority => {
+                "tái nghiện phải có cơ quan xác định và ngày xác định".to_owned()
+            }
+            Self::SessionCancelled => "không thể điểm danh cho buổi đã hủy".to_owned(),
+            Self::SessionNotHeld => "buổi sinh hoạt chưa diễn ra".to_owned(),
+            Self::NoTerm { kind } => {
+                format!("quy định pháp luật không có thời hạn quản lý cho loại hồ sơ {kind}")
+            }
+            Self::NoLegalParams { .. } => {
+                "không có quy định pháp luật áp dụng cho ngày này".to_owned()
+            }
+            Self::UnverifiedLegalParams { superseded_on, .. } => format!(
+                "quy định pháp luật đã được thay thế từ {superseded_on}; chưa nạp quy định mới"
+            ),
+            Self::UnknownLegalBasis => "căn cứ pháp lý của hồ sơ chưa được nạp".to_owned(),
+            Self::NoCalendar { year } => format!("chưa có lịch nghỉ lễ năm {year}"),
+            Self::DateOutOfRange { field } => {
+                format!("{} nằm ngoài khoảng ngày được hỗ trợ", f(field))
+            }
+            Self::DataParse { what, .. } => format!("{what}: dữ liệu sai định dạng"),
+            Self::DataInvalid { what, field, .. } => format!("{what}: {field} không hợp lệ"),
+            Self::DataOrder { what, date } => {
+                format!("{what}: ngày phải tăng dần (trùng hoặc sai thứ tự tại {date})")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod vi_tests {
+    use super::*;
+
+    #[test]
+    fn vietnamese_messages_name_fields_in_vietnamese() {
+        assert_eq!(
+            DomainError::Required { field: "full_name" }.message_vi(),
+            "cần nhập họ và tên"
+        );
+        assert_eq!(
+            DomainError::InFuture { field: "at" }.message_vi(),
+            "thời điểm không được ở tương lai"
+        );
+        assert_eq!(
+            DomainError::DateOrder {
+                earlier: "from",
+                later: "to"
+            }
+            .message_vi(),
+            "đến ngày không được trước từ ngày"
+        );
+        assert_eq!(
+            DomainError::NegativeAmount {
+                field: "amount_vnd"
+            }
+            .message_vi(),
+            "số tiền (đồng) không được âm"
+        );
+    }
+}

@@ -46,7 +46,7 @@ pub use deadline::{
     file_opening_deadline, transfer_notice_deadline,
 };
 pub use episode::{Episode, EpisodeKind, EpisodeStatus, FormRefs, PriorRehab, TerminationReason};
-pub use error::DomainError;
+pub use error::{DomainError, field_label_vi};
 pub use ids::{Id, InvalidId, InvalidScope, Scope};
 pub use legal::{DeadlineDays, FormNumbers, LegalParams, ManagementTerms, ParamSet};
 pub use management::{AbsenceReport, Assignment, RelapseEvent, RelapseOutcome, Transfer};
