@@ -568,3 +568,18 @@ fn client_seq_is_never_reused_after_outbox_rows_are_removed() {
         .collect();
     assert_eq!(seqs, vec![1, 5]);
 }
+
+#[test]
+fn empty_database_file_is_moved_aside_not_reused() {
+    let (fx, device) = Fixture::new();
+    drop(device);
+    fs::write(fx.db(), b"").unwrap();
+    let r = fx.open(PIN);
+    match r {
+        Err(Error::CorruptStore { moved_to }) => {
+            assert!(moved_to.exists());
+            assert!(!fx.db().exists());
+        }
+        other => panic!("expected CorruptStore, got {other:?}"),
+    }
+}
