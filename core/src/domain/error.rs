@@ -108,6 +108,32 @@ pub enum DomainError {
     /// A record would move to (or is checked against) another scope.
     #[error("the record belongs to a different scope")]
     MismatchedScope,
+    /// A reference names a record that is not among those it is checked against (an org
+    /// unit's parent missing from the tree, a user's org unit unknown).
+    #[error("{field} refers to a record that is not known")]
+    UnknownReference {
+        /// The referencing field.
+        field: &'static str,
+    },
+    /// A reference names a record of the wrong kind (a user's community point that is a team).
+    #[error("{field} must refer to {expected}")]
+    WrongKind {
+        /// The referencing field.
+        field: &'static str,
+        /// What it must refer to.
+        expected: &'static str,
+    },
+    /// Following the parents of org units comes back to a unit (including a unit that is its
+    /// own parent).
+    #[error("the org unit tree has a cycle")]
+    OrgCycle,
+    /// An org unit lies within a unit it cannot belong to (a commune within a commune, a team
+    /// with no commune above it).
+    #[error("an org unit of kind {kind} is placed where that kind cannot be")]
+    OrgPlacement {
+        /// The misplaced unit's kind code.
+        kind: &'static str,
+    },
     /// A status change the state machine does not allow.
     #[error("status cannot change from {from} to {to}")]
     InvalidTransition {
@@ -307,6 +333,16 @@ pub fn field_label_vi(field: &str) -> &str {
         "facility" => "cơ sở",
         "disclosed_to" => "người được cung cấp thông tin",
         "legal_basis" => "căn cứ pháp lý",
+        "name" => "tên",
+        "parent" => "đơn vị cấp trên",
+        "username" => "tên đăng nhập",
+        "display_name" => "tên hiển thị",
+        "org_unit" => "đơn vị",
+        "point" => "điểm tư vấn cộng đồng",
+        "label" => "tên thiết bị",
+        "enrolled_at" => "thời điểm đăng ký thiết bị",
+        "revoked_at" => "thời điểm thu hồi thiết bị",
+        "id" => "mã",
         other => other,
     }
 }
@@ -342,6 +378,16 @@ impl DomainError {
                 format!("{} trỏ tới một bản ghi khác", f(field))
             }
             Self::MismatchedScope => "bản ghi thuộc phạm vi khác".to_owned(),
+            Self::UnknownReference { field } => {
+                format!("{} trỏ tới một bản ghi không tồn tại", f(field))
+            }
+            Self::WrongKind { field, expected } => {
+                format!("{} phải trỏ tới đúng loại bản ghi ({expected})", f(field))
+            }
+            Self::OrgCycle => "cây đơn vị có vòng lặp (một đơn vị nằm dưới chính nó)".to_owned(),
+            Self::OrgPlacement { kind } => {
+                format!("đơn vị loại {kind} được đặt dưới một đơn vị không phù hợp")
+            }
             Self::InvalidTransition { from, to } => {
                 format!("không thể chuyển trạng thái từ {from} sang {to}")
             }

@@ -9,7 +9,8 @@
 //! - entities, one module per group: [`person`], [`episode`] (and the legal clock),
 //!   [`management`] (assignments, absences, transfers, relapses), [`visit`] (visits, drug
 //!   tests), [`task`] (follow-up tasks, supervision notes), [`session`] (sessions, attendance),
-//!   [`support`] (referrals, support benefits), [`privacy`] (consent, access log);
+//!   [`support`] (referrals, support benefits), [`privacy`] (consent, access log), [`org`]
+//!   (org units and their tree, users, roles, devices: server-side, not `Record`s);
 //! - reference data, versioned and embedded from `core/data/`: [`legal`] (legal parameters by
 //!   effective date) and [`calendar`] (working days and public holidays);
 //!   [`deadline`](mod@deadline) counts legal deadlines on them.
@@ -25,6 +26,8 @@ mod error;
 mod ids;
 pub mod legal;
 pub mod management;
+pub mod merge;
+pub mod org;
 pub mod person;
 pub mod privacy;
 mod record;
@@ -50,6 +53,7 @@ pub use error::{DomainError, field_label_vi};
 pub use ids::{Id, InvalidId, InvalidScope, Scope};
 pub use legal::{DeadlineDays, FormNumbers, LegalParams, ManagementTerms, ParamSet};
 pub use management::{AbsenceReport, Assignment, RelapseEvent, RelapseOutcome, Transfer};
+pub use org::{Device, OrgTree, OrgUnit, OrgUnitKind, Role, USERNAME_MAX, USERNAME_MIN, User};
 pub use person::{Person, Sex};
 pub use privacy::{AccessAction, AccessLog, ConsentBasis, ConsentRecord};
 pub use record::{Record, RecordKind, ValidationContext};
