@@ -1,6 +1,6 @@
 //! `donghanh-core`: the shared core that Đồng Hành's phones embed.
 //!
-//! One entry point, [`Device`], opens the encrypted store, runs migrations and hands out the
+//! One entry point, `Device`, opens the encrypted store, runs migrations and hands out the
 //! operations of a field device (DESIGN.md §1, STYLE.md "libraries, not frameworks"). Inside:
 //!
 //! - [`domain`]: the entities of DOMAIN.md, their validation and the legal clock;
@@ -10,16 +10,28 @@
 //! - [`search`]: the name normalisation behind diacritic-insensitive search.
 //!
 //! The core knows nothing of uniffi or of HTTP frameworks. It never prints and never exits.
+//!
+//! Feature `storage` (default) brings the store, its crypto and `Device`; without it the crate
+//! is the domain rules and name folding only, which is what the server links.
 
+#[cfg(feature = "storage")]
 pub mod crypto;
+#[cfg(feature = "storage")]
 mod device;
 pub mod domain;
+#[cfg(feature = "storage")]
 mod error;
+#[cfg(feature = "storage")]
 pub mod keystore;
 pub mod search;
+#[cfg(feature = "storage")]
 pub mod store;
 
+#[cfg(feature = "storage")]
 pub use device::Device;
+#[cfg(feature = "storage")]
 pub use error::{Error, Result};
+#[cfg(feature = "storage")]
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
+#[cfg(feature = "storage")]
 pub use store::CaseloadEntry;
