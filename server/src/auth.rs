@@ -1,0 +1,319 @@
+//! Logins, device enrolment, tokens (DESIGN.md §3 "Devices", §5).
+//!
+//! - Passwords: PBKDF2-HMAC-SHA256 at 600,000 iterations (OWASP), random salt, parameters in the
+//!   encoded hash so they can be raised; verified in constant time by `ring`, on the blocking
+//!   pool. An unknown username costs the same work as a wrong password.
+//! - Attempts: after [`MAX_FAILURES`] failures for a username within [`FAILURE_WINDOW`], further
+//!   logins are refused with `rate_limited` whether or not the password is right.
+//! - Tokens: 256-bit random, URL-safe base64; the server stores only their SHA-256. Access tokens
+//!   live [`ACCESS_TTL`]; the device's refresh token is rotated on every use and dies with the
+//!   device's revocation.
+
+use std::num::NonZeroU32;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::{Json, http};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use chrono::{Duration, Utc};
+use donghanh_core::domain::{Device, Id, Role};
+use donghanh_protocol as proto;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{digest, pbkdf2};
+
+use crate::error::ApiError;
+use crate::store::{AccessGrant, SyncStore};
+use crate::{ApiJson, AppState};
+
+/// PBKDF2 iterations for new password hashes.
+pub const PASSWORD_ITERATIONS: u32 = 600_000;
+/// Failed logins allowed per username within [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: u32 = 5;
+/// The window in which failures count.
+pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
+/// Lifetime of an access token.
+pub const ACCESS_TTL: Duration = Duration::minutes(15);
+/// Longest accepted password and device label (bytes), so hashing cannot be made expensive.
+const MAX_SECRET_LEN: usize = 1024;
+
+const ALGORITHM: &str = "pbkdf2-sha256";
+
+/// Encodes a new password hash: `pbkdf2-sha256$<iterations>$<salt>$<hash>` (base64).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let mut salt = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| ApiError::Internal("random failed".into()))?;
+    let iterations = NonZeroU32::new(PASSWORD_ITERATIONS)
+        .ok_or_else(|| ApiError::Internal("iterations".into()))?;
+    let mut out = [0u8; 32];
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        &salt,
+        password.as_bytes(),
+        &mut out,
+    );
+    Ok(format!(
+        "{ALGORITHM}${}${}${}",
+        iterations,
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    ))
+}
+
+/// Whether `password` matches an encoded hash (a malformed hash matches nothing).
+#[must_use]
+pub fn verify_password(encoded: &str, password: &str) -> bool {
+    let mut parts = encoded.split('$');
+    let (Some(ALGORITHM), Some(it), Some(salt), Some(hash), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return false;
+    };
+    let (Some(it), Ok(salt), Ok(hash)) = (
+        it.parse::<u32>().ok().and_then(NonZeroU32::new),
+        STANDARD_NO_PAD.decode(salt),
+        STANDARD_NO_PAD.decode(hash),
+    ) else {
+        return false;
+    };
+    pbkdf2::verify(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        it,
+        &salt,
+        password.as_bytes(),
+        &hash,
+    )
+    .is_ok()
+}
+
+/// A fresh random token.
+pub fn new_token() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| ApiError::Internal("random failed".into()))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What the server stores of a token.
+#[must_use]
+pub fn token_hash(token: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, token.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+fn role_to_wire(role: Role) -> proto::Role {
+    match role {
+        Role::Volunteer => proto::Role::Volunteer,
+        Role::Counsellor => proto::Role::Counsellor,
+        Role::Supervisor => proto::Role::Supervisor,
+        Role::Officer => proto::Role::Officer,
+        Role::Admin => proto::Role::Admin,
+    }
+}
+
+/// Issues and stores an access token for a device.
+async fn issue_access<S: SyncStore>(store: &S, device: Id, user: Id) -> Result<String, ApiError> {
+    let token = new_token()?;
+    let grant = AccessGrant {
+        device,
+        user,
+        expires_at: Utc::now() + ACCESS_TTL,
+    };
+    store.put_access_token(token_hash(&token), grant).await?;
+    Ok(token)
+}
+
+fn ttl_secs() -> u64 {
+    u64::try_from(ACCESS_TTL.num_seconds()).unwrap_or(0)
+}
+
+/// `POST /v1/enroll`: a user's login enrols a new device.
+pub async fn enroll<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    ApiJson(req): ApiJson<proto::EnrollRequest>,
+) -> Result<Json<proto::EnrollResponse>, ApiError> {
+    if req.password.len() > MAX_SECRET_LEN || req.username.len() > MAX_SECRET_LEN {
+        return Err(ApiError::Unauthorised);
+    }
+    let label = req.device_label.trim();
+    if label.is_empty() || label.len() > 200 {
+        return Err(ApiError::Invalid(
+            "device_label must have 1 to 200 bytes".into(),
+        ));
+    }
+    let store = &*state.store;
+    let since = Utc::now() - FAILURE_WINDOW;
+    if store.login_failures_since(&req.username, since).await? >= MAX_FAILURES {
+        return Err(ApiError::RateLimited);
+    }
+    let stored = store.user_by_username(&req.username).await?;
+    // The same work whether or not the user exists.
+    let encoded = stored
+        .as_ref()
+        .map_or_else(|| state.dummy_hash.clone(), |u| u.password_hash.clone());
+    let password = req.password.clone();
+    let ok = tokio::task::spawn_blocking(move || verify_password(&encoded, &password))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(stored) = stored.filter(|_| ok) else {
+        store
+            .record_login_failure(&req.username, Utc::now())
+            .await?;
+        return Err(ApiError::Unauthorised);
+    };
+    store.clear_login_failures(&req.username).await?;
+    let user = stored.user;
+    let device = Device::new(user.id, label, Utc::now());
+    let refresh = new_token()?;
+    store
+        .add_device(device.clone(), token_hash(&refresh))
+        .await?;
+    let access = issue_access(store, device.id, user.id).await?;
+    tracing::info!(device = %device.id, user = %user.id, "device enrolled");
+    Ok(Json(proto::EnrollResponse {
+        device_id: device.id.uuid(),
+        user_id: user.id.uuid(),
+        role: role_to_wire(user.role),
+        tokens: proto::Tokens {
+            access_token: access,
+            access_expires_in: ttl_secs(),
+            refresh_token: refresh,
+        },
+        key_lease_seconds: state.config.key_lease_seconds,
+    }))
+}
+
+/// `POST /v1/token`: a refresh token buys new tokens, once.
+pub async fn refresh<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    ApiJson(req): ApiJson<proto::RefreshRequest>,
+) -> Result<Json<proto::Tokens>, ApiError> {
+    let device_id = Id::from(req.device_id);
+    let store = &*state.store;
+    let new_refresh = new_token()?;
+    let rotated = store
+        .rotate_refresh(
+            device_id,
+            token_hash(&req.refresh_token),
+            token_hash(&new_refresh),
+        )
+        .await?;
+    if !rotated {
+        return match store.device(device_id).await? {
+            Some(d) if d.is_revoked() => Err(ApiError::DeviceRevoked),
+            _ => Err(ApiError::Unauthorised),
+        };
+    }
+    let device = store
+        .device(device_id)
+        .await?
+        .ok_or(ApiError::Unauthorised)?;
+    let access = issue_access(store, device.id, device.user).await?;
+    Ok(Json(proto::Tokens {
+        access_token: access,
+        access_expires_in: ttl_secs(),
+        refresh_token: new_refresh,
+    }))
+}
+
+/// The device and user behind a request's bearer token.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    /// The device the token was issued to.
+    pub device: Id,
+    /// Its user.
+    pub user: Id,
+}
+
+impl<S: SyncStore> FromRequestParts<AppState<S>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState<S>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Unauthorised)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or(ApiError::Unauthorised)?;
+        let grant = state
+            .store
+            .access_grant(token_hash(token.trim()))
+            .await?
+            .ok_or(ApiError::Unauthorised)?;
+        if grant.expires_at <= Utc::now() {
+            return Err(ApiError::Unauthorised);
+        }
+        Ok(Caller {
+            device: grant.device,
+            user: grant.user,
+        })
+    }
+}
+
+/// `POST /v1/admin/devices/{id}/revoke`: an admin revokes a device (lost phone).
+pub async fn revoke_device<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<http::StatusCode, ApiError> {
+    let user = state
+        .store
+        .user(caller.user)
+        .await?
+        .ok_or(ApiError::Unauthorised)?;
+    if user.user.role != Role::Admin {
+        return Err(ApiError::Forbidden);
+    }
+    let id: Id = id
+        .parse()
+        .map_err(|_| ApiError::Invalid("not a device id".into()))?;
+    state.store.revoke_device(id, Utc::now()).await?;
+    tracing::info!(device = %id, by = %caller.user, "device revoked");
+    Ok(http::StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn password_hashes_verify_and_carry_their_parameters() {
+        let h = hash_password("mật khẩu đúng").unwrap();
+        assert!(h.starts_with("pbkdf2-sha256$600000$"));
+        assert!(verify_password(&h, "mật khẩu đúng"));
+        assert!(!verify_password(&h, "mật khẩu sai"));
+        assert_ne!(h, hash_password("mật khẩu đúng").unwrap(), "salted");
+        for bad in [
+            "",
+            "x",
+            "pbkdf2-sha256$0$AA$AA",
+            "md5$1$AA$AA",
+            &format!("{h}$extra"),
+        ] {
+            assert!(!verify_password(bad, "mật khẩu đúng"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_random_and_stored_hashed() {
+        let a = new_token().unwrap();
+        assert_ne!(a, new_token().unwrap());
+        assert_eq!(a.len(), 43);
+        assert_eq!(token_hash(&a).len(), 32);
+        assert_ne!(token_hash(&a), a.as_bytes());
+    }
+}

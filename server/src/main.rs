@@ -1,0 +1,336 @@
+//! `donghanh-server`: the command line of the sync server, a contract for scripts (README.md).
+//!
+//! A data directory holds `server.db` (SQLite) and `server.key` (the at-rest key, owner-only).
+//! The first command run on a new directory creates both and an `admin` user whose one-time
+//! password is printed once. Results go to stdout (ids, one per line); errors are one line on
+//! stderr with a non-zero status. Logs (stderr) carry ids and counts, never names.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use donghanh_core::domain::{Id, OrgUnit, OrgUnitKind, Role, User};
+use donghanh_server::secrets::ServerKeys;
+use donghanh_server::store::sqlite::SqliteStore;
+use donghanh_server::store::{StoredUser, SyncStore};
+use donghanh_server::{AppState, Config, auth, serve};
+
+#[derive(Parser, Debug)]
+#[command(name = "donghanh-server", version, about = "The Đồng Hành sync server")]
+struct Cli {
+    /// Data directory (database and key).
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "donghanh-data"
+    )]
+    data: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the sync API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Administration.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand, Debug)]
+enum Admin {
+    /// Org units.
+    #[command(subcommand)]
+    Org(OrgCmd),
+    /// Community points.
+    #[command(subcommand)]
+    Point(PointCmd),
+    /// Users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Devices.
+    #[command(subcommand)]
+    Device(DeviceCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum OrgCmd {
+    /// Add an org unit; prints its id. Without --kind: a root is a province, under a province a
+    /// commune, under a commune a team, elsewhere `other`.
+    Add {
+        /// Name (public).
+        #[arg(long)]
+        name: String,
+        /// Parent unit.
+        #[arg(long, value_parser = parse_id)]
+        parent: Option<Id>,
+        /// Kind of unit.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+    },
+    /// List org units: id, kind, parent, name.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum PointCmd {
+    /// Add a community point under a commune; prints its id.
+    Add {
+        /// Name (public).
+        #[arg(long)]
+        name: String,
+        /// The commune.
+        #[arg(long, value_parser = parse_id)]
+        org: Id,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCmd {
+    /// Add a user; prints the id.
+    Add {
+        /// Login name: 3–64 of a-z 0-9 . _ -
+        #[arg(long)]
+        username: String,
+        /// Initial password.
+        #[arg(long, env = "DONGHANH_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Role.
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Org unit the user works in.
+        #[arg(long, value_parser = parse_id)]
+        org: Id,
+        /// Community point (counsellors).
+        #[arg(long, value_parser = parse_id)]
+        point: Option<Id>,
+        /// Name shown to colleagues (default: the username).
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DeviceCmd {
+    /// Revoke a device: it is refused from now on and told to wipe.
+    Revoke {
+        /// The device id.
+        #[arg(value_parser = parse_id)]
+        id: Id,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum KindArg {
+    Province,
+    Commune,
+    Team,
+    CommunityPoint,
+    Other,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum RoleArg {
+    Volunteer,
+    Counsellor,
+    Supervisor,
+    Officer,
+    Admin,
+}
+
+fn parse_id(s: &str) -> Result<Id, String> {
+    s.parse().map_err(|_| "not a valid id".to_owned())
+}
+
+type CliResult<T = ()> = Result<T, String>;
+
+/// Opens the data directory, creating it (key, database, admin) on first use.
+fn open(dir: &Path) -> CliResult<SqliteStore> {
+    let db = dir.join("server.db");
+    let key = dir.join("server.key");
+    if db.exists() {
+        let keys = ServerKeys::load(&key).map_err(|e| e.to_string())?;
+        return SqliteStore::open(&db, keys).map_err(|e| e.to_string());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let keys = ServerKeys::create(&key).map_err(|e| e.to_string())?;
+    let store = SqliteStore::open(&db, keys).map_err(|e| e.to_string())?;
+    let password = auth::new_token().map_err(|e| e.to_string())?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let root = OrgUnit::new("Quản trị hệ thống / System", OrgUnitKind::Other, None);
+        store
+            .add_org_unit(root.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let admin = User::new("admin", "Administrator", Role::Admin, root.id);
+        let password_hash = auth::hash_password(&password).map_err(|e| e.to_string())?;
+        store
+            .add_user(StoredUser {
+                user: admin,
+                password_hash,
+            })
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    eprintln!(
+        "created {} — admin login: admin / {password} (shown once; keep it safe)",
+        dir.display()
+    );
+    Ok(store)
+}
+
+fn runtime() -> CliResult<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn infer_kind(units: &[OrgUnit], parent: Option<Id>) -> OrgUnitKind {
+    match parent
+        .and_then(|p| units.iter().find(|u| u.id == p))
+        .map(|u| u.kind)
+    {
+        None => OrgUnitKind::Province,
+        Some(OrgUnitKind::Province) => OrgUnitKind::Commune,
+        Some(OrgUnitKind::Commune) => OrgUnitKind::Team,
+        Some(_) => OrgUnitKind::Other,
+    }
+}
+
+fn run(cli: Cli) -> CliResult {
+    let store = open(&cli.data)?;
+    let rt = runtime()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve { listen } => {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                let state = AppState::new(store, Config::default()).map_err(|e| e.to_string())?;
+                tracing::info!(%addr, "serving");
+                println!("listening on {addr}");
+                serve(listener, state, shutdown_signal())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Command::Admin(Admin::Org(OrgCmd::Add { name, parent, kind })) => {
+                let units = store.org_units().await.map_err(|e| e.to_string())?;
+                let kind = match kind {
+                    Some(KindArg::Province) => OrgUnitKind::Province,
+                    Some(KindArg::Commune) => OrgUnitKind::Commune,
+                    Some(KindArg::Team) => OrgUnitKind::Team,
+                    Some(KindArg::CommunityPoint) => OrgUnitKind::CommunityPoint,
+                    Some(KindArg::Other) => OrgUnitKind::Other,
+                    None => infer_kind(&units, parent),
+                };
+                let unit = OrgUnit::new(name, kind, parent);
+                store
+                    .add_org_unit(unit.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("{}", unit.id);
+                Ok(())
+            }
+            Command::Admin(Admin::Org(OrgCmd::List)) => {
+                for u in store.org_units().await.map_err(|e| e.to_string())? {
+                    let parent = u.parent.map_or_else(|| "-".to_owned(), |p| p.to_string());
+                    println!("{}\t{}\t{}\t{}", u.id, u.kind, parent, u.name);
+                }
+                Ok(())
+            }
+            Command::Admin(Admin::Point(PointCmd::Add { name, org })) => {
+                let unit = OrgUnit::new(name, OrgUnitKind::CommunityPoint, Some(org));
+                store
+                    .add_org_unit(unit.clone())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("{}", unit.id);
+                Ok(())
+            }
+            Command::Admin(Admin::User(UserCmd::Add {
+                username,
+                password,
+                role,
+                org,
+                point,
+                display_name,
+            })) => {
+                let role = match role {
+                    RoleArg::Volunteer => Role::Volunteer,
+                    RoleArg::Counsellor => Role::Counsellor,
+                    RoleArg::Supervisor => Role::Supervisor,
+                    RoleArg::Officer => Role::Officer,
+                    RoleArg::Admin => Role::Admin,
+                };
+                if password.chars().count() < 8 {
+                    return Err("the password must have at least 8 characters".into());
+                }
+                let display = display_name.unwrap_or_else(|| username.clone());
+                let mut user = User::new(username, display, role, org);
+                user.point = point;
+                let password_hash =
+                    tokio::task::spawn_blocking(move || auth::hash_password(&password))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
+                store
+                    .add_user(StoredUser {
+                        user: user.clone(),
+                        password_hash,
+                    })
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("{}", user.id);
+                Ok(())
+            }
+            Command::Admin(Admin::Device(DeviceCmd::Revoke { id })) => store
+                .revoke_device(id, chrono::Utc::now())
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(line) => {
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}

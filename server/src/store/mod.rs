@@ -1,0 +1,124 @@
+//! Storage behind one trait (DESIGN.md §5, STYLE.md point 7).
+//!
+//! [`SyncStore`] is what the HTTP layer needs from a database, in backend-neutral terms: the
+//! embedded SQLite backend ([`sqlite::SqliteStore`]) is the default, PostgreSQL comes with the
+//! scale-out work. Every backend must pass the same conformance suite ([`conformance`]).
+//!
+//! Methods are `async` so that a network database fits behind the same trait; the SQLite backend
+//! runs its blocking calls on tokio's blocking pool. Errors are [`StoreError`], which never
+//! carries a value from a record.
+
+pub mod conformance;
+pub mod sqlite;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use donghanh_core::domain::{Device, DomainError, Id, OrgUnit, User};
+
+/// A storage failure, in terms the HTTP layer acts on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken (a username already taken, …): `what` names the rule.
+    #[error("already exists: {what}")]
+    Exists {
+        /// The rule broken.
+        what: &'static str,
+    },
+    /// The data breaks a domain rule.
+    #[error("invalid: {0}")]
+    Invalid(#[from] DomainError),
+    /// The database failed; the message is for the operator's log and carries no record value.
+    #[error("database: {0}")]
+    Database(String),
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A user as stored: the domain record, the password hash and whether the account is usable.
+#[derive(Debug, Clone)]
+pub struct StoredUser {
+    /// The user.
+    pub user: User,
+    /// The encoded password hash (see `auth::hash_password`).
+    pub password_hash: String,
+}
+
+/// What an access token grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// The device it was issued to.
+    pub device: Id,
+    /// The device's user.
+    pub user: Id,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The server's storage.
+pub trait SyncStore: Send + Sync + 'static {
+    /// Every org unit.
+    fn org_units(&self) -> impl Future<Output = StoreResult<Vec<OrgUnit>>> + Send;
+    /// Adds an org unit, refusing one that breaks the tree (unknown parent, misplaced kind).
+    fn add_org_unit(&self, unit: OrgUnit) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Adds a user; [`StoreError::Exists`] when the username is taken.
+    fn add_user(&self, user: StoredUser) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A user by login name.
+    fn user_by_username(
+        &self,
+        username: &str,
+    ) -> impl Future<Output = StoreResult<Option<StoredUser>>> + Send;
+    /// A user by id.
+    fn user(&self, id: Id) -> impl Future<Output = StoreResult<Option<StoredUser>>> + Send;
+    /// Enrols a device with the hash of its first refresh token.
+    fn add_device(
+        &self,
+        device: Device,
+        refresh_hash: Vec<u8>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A device by id.
+    fn device(&self, id: Id) -> impl Future<Output = StoreResult<Option<Device>>> + Send;
+    /// Revokes a device: its tokens stop working at once. [`StoreError::NotFound`] if unknown.
+    fn revoke_device(
+        &self,
+        id: Id,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Replaces the device's refresh-token hash if (and only if) it is `old`. Returns whether it
+    /// was replaced: a refresh token works once.
+    fn rotate_refresh(
+        &self,
+        device: Id,
+        old: Vec<u8>,
+        new: Vec<u8>,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Stores an access token's hash.
+    fn put_access_token(
+        &self,
+        hash: Vec<u8>,
+        grant: AccessGrant,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// What an access token's hash grants, if it exists and its device is not revoked.
+    fn access_grant(
+        &self,
+        hash: Vec<u8>,
+    ) -> impl Future<Output = StoreResult<Option<AccessGrant>>> + Send;
+    /// Records a failed login for a username (whether or not it exists).
+    fn record_login_failure(
+        &self,
+        username: &str,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Failed logins for a username since a time.
+    fn login_failures_since(
+        &self,
+        username: &str,
+        since: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<u32>> + Send;
+    /// Forgets a username's failed logins (after a success).
+    fn clear_login_failures(&self, username: &str) -> impl Future<Output = StoreResult<()>> + Send;
+}

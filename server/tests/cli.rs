@@ -1,0 +1,261 @@
+//! `donghanh-server`'s command line, as scripts use it: the real binary on a temporary directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+fn server(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_donghanh-server"))
+        .arg("--data")
+        .arg(dir)
+        .args(args)
+        .env_remove("DONGHANH_NEW_PASSWORD")
+        .output()
+        .unwrap()
+}
+
+fn id(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout.clone()).unwrap();
+    assert_eq!(out.trim().len(), 36, "{out:?}");
+    out.trim().to_owned()
+}
+
+#[test]
+fn operator_builds_a_commune_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let province = server(&dir, &["admin", "org", "add", "--name", "Tỉnh Sóc Trăng"]);
+    // The first command on a new directory creates it and shows the admin password once.
+    let first = String::from_utf8(province.stderr.clone()).unwrap();
+    assert!(first.contains("admin login: admin / "), "{first}");
+    let province = id(&province);
+    let commune = id(&server(
+        &dir,
+        &[
+            "admin",
+            "org",
+            "add",
+            "--name",
+            "Xã Tân Hòa",
+            "--parent",
+            &province,
+        ],
+    ));
+    let point = id(&server(
+        &dir,
+        &[
+            "admin",
+            "point",
+            "add",
+            "--name",
+            "Điểm tư vấn Tân Hòa",
+            "--org",
+            &commune,
+        ],
+    ));
+    let again = server(&dir, &["admin", "org", "list"]);
+    assert!(
+        !String::from_utf8(again.stderr.clone())
+            .unwrap()
+            .contains("admin login"),
+        "shown once"
+    );
+    let list = String::from_utf8(again.stdout).unwrap();
+    assert!(
+        list.contains(&format!("{commune}\tcommune\t{province}\tXã Tân Hòa")),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!("{point}\tcommunity_point\t{commune}")),
+        "{list}"
+    );
+
+    id(&server(
+        &dir,
+        &[
+            "admin",
+            "user",
+            "add",
+            "--username",
+            "tnv.hoa",
+            "--password",
+            "mật-khẩu-dài",
+            "--role",
+            "volunteer",
+            "--org",
+            &commune,
+        ],
+    ));
+    id(&server(
+        &dir,
+        &[
+            "admin",
+            "user",
+            "add",
+            "--username",
+            "tv.lan",
+            "--password",
+            "mật-khẩu-dài",
+            "--role",
+            "counsellor",
+            "--org",
+            &commune,
+            "--point",
+            &point,
+        ],
+    ));
+
+    // Errors: one line, non-zero status, nothing written.
+    for (args, needle) in [
+        (
+            vec![
+                "admin",
+                "user",
+                "add",
+                "--username",
+                "tnv.hoa",
+                "--password",
+                "mật-khẩu-dài",
+                "--role",
+                "volunteer",
+                "--org",
+                &commune,
+            ],
+            "already exists",
+        ),
+        (
+            vec![
+                "admin",
+                "user",
+                "add",
+                "--username",
+                "Tên Có Dấu",
+                "--password",
+                "mật-khẩu-dài",
+                "--role",
+                "volunteer",
+                "--org",
+                &commune,
+            ],
+            "username",
+        ),
+        (
+            vec![
+                "admin",
+                "user",
+                "add",
+                "--username",
+                "tnv.ngan",
+                "--password",
+                "ngắn",
+                "--role",
+                "volunteer",
+                "--org",
+                &commune,
+            ],
+            "8 characters",
+        ),
+        (
+            vec![
+                "admin",
+                "user",
+                "add",
+                "--username",
+                "tnv.lac",
+                "--password",
+                "mật-khẩu-dài",
+                "--role",
+                "volunteer",
+                "--org",
+                "0b6f2a49-5a8e-4c1e-9a41-3f8e2d7c6b10",
+            ],
+            "org_unit",
+        ),
+        (
+            vec![
+                "admin",
+                "org",
+                "add",
+                "--name",
+                "Xã Lạc",
+                "--parent",
+                "7d3c1f7e-8a0e-4b4e-9d0f-2f1f5a0c9e11",
+            ],
+            "parent",
+        ),
+        (
+            vec![
+                "admin",
+                "device",
+                "revoke",
+                "7d3c1f7e-8a0e-4b4e-9d0f-2f1f5a0c9e11",
+            ],
+            "not found",
+        ),
+    ] {
+        let o = server(&dir, &args);
+        assert!(!o.status.success(), "{args:?}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let bad = server(&dir, &["admin", "user", "add", "--role", "chief"]);
+    assert_eq!(bad.status.code(), Some(2));
+    // The key file is the owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("server.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn serve_listens_answers_health_and_refuses_a_missing_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_donghanh-server"))
+        .arg("--data")
+        .arg(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("x-donghanh-protocol: 1"), "{response}");
+
+    // A database whose key is gone refuses to start instead of making a new key.
+    std::fs::remove_file(dir.join("server.key")).unwrap();
+    let o = server(&dir, &["admin", "org", "list"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8(o.stderr)
+            .unwrap()
+            .contains("server key file is missing")
+    );
+    assert!(!dir.join("server.key").exists());
+}
