@@ -8,13 +8,16 @@
 //! with this build's version; every response carries it. Bodies are limited in size, responses
 //! are compressed (gzip, zstd) when the client accepts it, and every error is `{code, message}`.
 //!
-//! Status: this is the first part of issue 3: org units, users, devices, login, enrolment,
-//! tokens and revocation. Push, pull, scopes and the audit log follow.
+//! Status (issue 3, in progress): org units, users, devices, login, enrolment, tokens,
+//! revocation, push with receipts and merge, pull by held scopes with grant/revoke events.
+//! Snapshots, conflict endpoints, the audit log, metrics and OpenAPI follow.
 
+pub mod api;
 pub mod auth;
 pub mod error;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -142,6 +145,8 @@ pub fn router<S: SyncStore>(state: AppState<S>) -> Router {
         .route("/healthz", get(healthz))
         .route("/v1/enroll", post(auth::enroll::<S>))
         .route("/v1/token", post(auth::refresh::<S>))
+        .route("/v1/push", post(api::push::<S>))
+        .route("/v1/pull", get(api::pull::<S>))
         .route(
             "/v1/admin/devices/{id}/revoke",
             post(auth::revoke_device::<S>),

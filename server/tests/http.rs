@@ -400,3 +400,429 @@ async fn the_server_database_holds_no_name_username_or_device_label_in_clear() {
     }
     assert!(files >= 2, "the database and key files were scanned");
 }
+
+mod sync_flow {
+    use super::*;
+    use chrono::{Duration, Utc};
+    use donghanh_core::domain::{Assignment, Episode, EpisodeKind, Id, Person, Scope, Sex, Visit};
+    use donghanh_protocol::{
+        ChangeOp, Mutation, MutationOp, Outcome, PullPage, PushResponse, ScopeEventKind,
+    };
+
+    struct Phone {
+        tokens: Tokens,
+        user: Id,
+        seq: u64,
+        cursor: u64,
+    }
+
+    async fn phone(s: &Server, username: &str, pw: &str) -> Phone {
+        let e: EnrollResponse = s.enroll(username, pw).await.json().await.unwrap();
+        Phone {
+            tokens: e.tokens,
+            user: Id::from(e.user_id),
+            seq: 0,
+            cursor: 0,
+        }
+    }
+
+    async fn add_user(s: &Server, username: &str, role: Role) {
+        // Users are added through the store the server runs on (as the admin CLI does).
+        let keys = ServerKeys::load(&s.dir.path().join("server.key")).unwrap();
+        let store = SqliteStore::open(&s.dir.path().join("server.db"), keys).unwrap();
+        let org = store.org_units().await.unwrap()[0].id;
+        let user = User::new(username, username, role, org);
+        let password_hash = auth::hash_password(VOLUNTEER_PW).unwrap();
+        store
+            .add_user(StoredUser {
+                user,
+                password_hash,
+            })
+            .await
+            .unwrap();
+    }
+
+    fn mutation<T: serde::Serialize>(
+        p: &mut Phone,
+        op: MutationOp,
+        kind: &str,
+        scope: Scope,
+        id: Id,
+        base: u64,
+        patch: &T,
+    ) -> Mutation<Value> {
+        p.seq += 1;
+        Mutation {
+            client_seq: p.seq,
+            record_id: id.uuid(),
+            kind: kind.into(),
+            scope: scope.to_string(),
+            op,
+            base_version: base,
+            patch: serde_json::to_value(patch).unwrap(),
+        }
+    }
+
+    impl Phone {
+        fn token(&self) -> String {
+            self.tokens.access_token.clone()
+        }
+    }
+
+    async fn push(s: &Server, token: String, mutations: Vec<Mutation<Value>>) -> PushResponse {
+        let resp = s
+            .post("/v1/push")
+            .bearer_auth(token)
+            .json(&json!({ "mutations": mutations }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.unwrap()
+    }
+
+    async fn pull_page(s: &Server, p: &Phone, cursor: u64, limit: u32) -> PullPage<Value> {
+        let resp = s
+            .http
+            .get(format!("{}/v1/pull?cursor={cursor}&limit={limit}", s.base))
+            .header(PROTOCOL_HEADER, "1")
+            .bearer_auth(&p.tokens.access_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.unwrap()
+    }
+
+    /// Pulls everything after the phone's cursor, page by page; returns the pages.
+    async fn pull_all(s: &Server, p: &mut Phone, limit: u32) -> Vec<PullPage<Value>> {
+        let mut pages = Vec::new();
+        loop {
+            let page = pull_page(s, p, p.cursor, limit).await;
+            p.cursor = page.next_cursor;
+            let more = page.has_more;
+            pages.push(page);
+            if !more {
+                return pages;
+            }
+        }
+    }
+
+    fn record_ids(pages: &[PullPage<Value>]) -> Vec<uuid::Uuid> {
+        pages
+            .iter()
+            .flat_map(|p| p.changes.iter().map(|c| c.record_id))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_case_travels_from_supervisor_to_volunteer_and_a_visit_back() {
+        let s = Server::start().await;
+        add_user(&s, "gs.minh", Role::Supervisor).await;
+        add_user(&s, "tnv.lan", Role::Volunteer).await;
+        let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
+        let mut hoa = phone(&s, "tnv.hoa", VOLUNTEER_PW).await;
+        let mut lan = phone(&s, "tnv.lan", VOLUNTEER_PW).await;
+
+        // The supervisor opens a case, its episode, and assigns it to Hoa; a second case stays
+        // unassigned.
+        let today = donghanh_core::domain::vn_date(Utc::now());
+        let person = Person::new(
+            "Lê Văn Được",
+            chrono::NaiveDate::from_ymd_opt(1988, 3, 4).unwrap(),
+            Sex::Male,
+        );
+        let other = Person::new(
+            "Phạm Thị Kín",
+            chrono::NaiveDate::from_ymd_opt(1990, 5, 6).unwrap(),
+            Sex::Female,
+        );
+        let scope = Scope::Person(person.id);
+        let episode = Episode::new(
+            person.id,
+            EpisodeKind::PostRehab,
+            today - Duration::days(30),
+        );
+        let assignment = Assignment::new(person.id, episode.id, hoa.user, today);
+        let batch = vec![
+            mutation(
+                &mut sup,
+                MutationOp::Create,
+                "person",
+                scope,
+                person.id,
+                0,
+                &person,
+            ),
+            mutation(
+                &mut sup,
+                MutationOp::Create,
+                "episode",
+                scope,
+                episode.id,
+                0,
+                &episode,
+            ),
+            mutation(
+                &mut sup,
+                MutationOp::Create,
+                "assignment",
+                scope,
+                assignment.id,
+                0,
+                &assignment,
+            ),
+            mutation(
+                &mut sup,
+                MutationOp::Create,
+                "person",
+                Scope::Person(other.id),
+                other.id,
+                0,
+                &other,
+            ),
+        ];
+        let r = push(&s, sup.token(), batch.clone()).await;
+        assert!(
+            r.receipts.iter().all(|r| r.outcome == Outcome::Applied),
+            "{r:?}"
+        );
+        // The same push again (a retry after a lost response) creates nothing twice.
+        let again = push(&s, sup.token(), batch).await;
+        assert_eq!(again.receipts, r.receipts);
+
+        // Hoa's phone learns of the grant and receives the case, and only it.
+        let pages = pull_all(&s, &mut hoa, 1000).await;
+        let events: Vec<_> = pages.iter().flat_map(|p| p.scope_events.clone()).collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].kind, events[0].scope.clone()),
+            (ScopeEventKind::Grant, scope.to_string())
+        );
+        let ids = record_ids(&pages);
+        assert_eq!(ids.len(), 3);
+        assert!(
+            !ids.contains(&other.id.uuid()),
+            "an unassigned case reached a volunteer"
+        );
+        assert!(record_ids(&pull_all(&s, &mut lan, 1000).await).is_empty());
+
+        // Hoa records a visit; the supervisor sees it.
+        let visit = Visit::new(
+            person.id,
+            Utc::now() - Duration::hours(1),
+            "Gia đình hợp tác",
+        );
+        let r = push(
+            &s,
+            hoa.token(),
+            vec![mutation(
+                &mut hoa,
+                MutationOp::Create,
+                "visit",
+                scope,
+                visit.id,
+                0,
+                &visit,
+            )],
+        )
+        .await;
+        assert_eq!(r.receipts[0].outcome, Outcome::Applied);
+        let pages = pull_all(&s, &mut sup, 1000).await;
+        let seen = pages
+            .iter()
+            .flat_map(|p| p.changes.iter())
+            .find(|c| c.record_id == visit.id.uuid())
+            .unwrap();
+        assert_eq!(
+            seen.record.as_ref().unwrap()["observations"],
+            "Gia đình hợp tác"
+        );
+
+        // A record Hoa may not touch is rejected with a reason, and does not block the next one.
+        let foreign = Visit::new(other.id, Utc::now(), "x");
+        let ok = Visit::new(person.id, Utc::now(), "y");
+        let r = push(
+            &s,
+            hoa.token(),
+            vec![
+                mutation(
+                    &mut hoa,
+                    MutationOp::Create,
+                    "visit",
+                    Scope::Person(other.id),
+                    foreign.id,
+                    0,
+                    &foreign,
+                ),
+                mutation(&mut hoa, MutationOp::Create, "visit", scope, ok.id, 0, &ok),
+            ],
+        )
+        .await;
+        assert_eq!(r.receipts[0].outcome, Outcome::Rejected);
+        assert_eq!(r.receipts[0].reason.as_ref().unwrap().code, "forbidden");
+        assert_eq!(r.receipts[1].outcome, Outcome::Applied);
+
+        // Both edit the person's phone from version 1: the later commit wins, the other is a
+        // conflict the supervisor can see (recorded server-side).
+        let r1 = push(
+            &s,
+            sup.token(),
+            vec![mutation(
+                &mut sup,
+                MutationOp::Update,
+                "person",
+                scope,
+                person.id,
+                1,
+                &json!({"phone": "0911111111"}),
+            )],
+        )
+        .await;
+        assert_eq!(r1.receipts[0].outcome, Outcome::Applied);
+        let r2 = push(
+            &s,
+            hoa.token(),
+            vec![mutation(
+                &mut hoa,
+                MutationOp::Update,
+                "person",
+                scope,
+                person.id,
+                1,
+                &json!({"phone": "0922222222"}),
+            )],
+        )
+        .await;
+        assert_eq!(r2.receipts[0].outcome, Outcome::Conflict);
+        assert_eq!(r2.receipts[0].version, Some(3));
+
+        // Reassigned to Lan: Hoa is told to let go, Lan receives the case; Hoa can no longer write.
+        let r = push(
+            &s,
+            sup.token(),
+            vec![mutation(
+                &mut sup,
+                MutationOp::Update,
+                "assignment",
+                scope,
+                assignment.id,
+                1,
+                &json!({"helper": lan.user}),
+            )],
+        )
+        .await;
+        assert_eq!(r.receipts[0].outcome, Outcome::Applied);
+        let pages = pull_all(&s, &mut hoa, 1000).await;
+        let events: Vec<_> = pages.iter().flat_map(|p| p.scope_events.clone()).collect();
+        assert_eq!(
+            events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            vec![ScopeEventKind::Revoke]
+        );
+        let late = Visit::new(person.id, Utc::now(), "z");
+        let r = push(
+            &s,
+            hoa.token(),
+            vec![mutation(
+                &mut hoa,
+                MutationOp::Create,
+                "visit",
+                scope,
+                late.id,
+                0,
+                &late,
+            )],
+        )
+        .await;
+        assert_eq!(r.receipts[0].outcome, Outcome::Rejected);
+        let lan_pages = pull_all(&s, &mut lan, 1000).await;
+        assert!(record_ids(&lan_pages).contains(&person.id.uuid()));
+        assert!(
+            lan_pages
+                .iter()
+                .flat_map(|p| p.scope_events.iter())
+                .any(|e| e.kind == ScopeEventKind::Grant)
+        );
+
+        // A delete reaches the holder as a tombstone.
+        let r = push(
+            &s,
+            sup.token(),
+            vec![mutation(
+                &mut sup,
+                MutationOp::Delete,
+                "visit",
+                scope,
+                ok.id,
+                1,
+                &json!({}),
+            )],
+        )
+        .await;
+        assert_eq!(r.receipts[0].outcome, Outcome::Applied);
+        let pages = pull_all(&s, &mut lan, 1000).await;
+        let tomb = pages
+            .iter()
+            .flat_map(|p| p.changes.iter())
+            .find(|c| c.record_id == ok.id.uuid())
+            .unwrap();
+        assert_eq!((tomb.op, tomb.record.is_none()), (ChangeOp::Delete, true));
+        s.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_pull_resumed_at_every_page_boundary_equals_one_full_pull() {
+        let s = Server::start().await;
+        add_user(&s, "gs.minh", Role::Supervisor).await;
+        let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
+        let mut batch = Vec::new();
+        for i in 0..12 {
+            let p = Person::new(
+                format!("Người Số {i}"),
+                chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+                Sex::Male,
+            );
+            batch.push(mutation(
+                &mut sup,
+                MutationOp::Create,
+                "person",
+                Scope::Person(p.id),
+                p.id,
+                0,
+                &p,
+            ));
+        }
+        push(&s, sup.token(), batch).await;
+        sup.cursor = 0;
+        let full = pull_all(&s, &mut sup, 1000).await;
+        let full_ids = record_ids(&full);
+        let full_events: usize = full.iter().map(|p| p.scope_events.len()).sum();
+        assert_eq!((full_ids.len(), full_events), (12, 12));
+        for limit in 1..=7 {
+            sup.cursor = 0;
+            let pages = pull_all(&s, &mut sup, limit).await;
+            assert!(
+                pages
+                    .iter()
+                    .all(|p| p.changes.len() + p.scope_events.len() <= limit as usize)
+            );
+            assert_eq!(record_ids(&pages), full_ids, "limit {limit}");
+            let events: usize = pages.iter().map(|p| p.scope_events.len()).sum();
+            assert_eq!(events, full_events);
+            assert_eq!(sup.cursor, full.last().unwrap().next_cursor);
+        }
+        // Bad queries are answered, not crashed on.
+        for q in ["cursor=-1", "cursor=abc", "", "cursor=1&limit=x"] {
+            let resp = s
+                .http
+                .get(format!("{}/v1/pull?{q}", s.base))
+                .header(PROTOCOL_HEADER, "1")
+                .bearer_auth(&sup.tokens.access_token)
+                .send()
+                .await
+                .unwrap();
+            error(resp, StatusCode::BAD_REQUEST, "invalid_input", "").await;
+        }
+        s.stop().await;
+    }
+}

@@ -19,6 +19,7 @@
 //! random id and the minimal valid content; `validate` never panics on any input; `Debug`
 //! never prints names, identity numbers, phones, addresses, notes or positions.
 
+pub mod any;
 pub mod calendar;
 pub mod deadline;
 pub mod episode;
@@ -42,6 +43,7 @@ mod proptests;
 #[cfg(test)]
 mod testutil;
 
+pub use any::AnyRecord;
 pub use calendar::{Calendar, CalendarDay, DayKind, YearCalendar};
 pub use deadline::{
     DeadlineCheck, DeadlineKind, DeadlineStatus, DeadlineSummary,

@@ -14,7 +14,9 @@ pub mod sqlite;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use donghanh_core::domain::{Device, DomainError, Id, OrgUnit, User};
+use donghanh_core::domain::{Device, DomainError, Id, OrgUnit, Role, User};
+use donghanh_protocol::{Mutation, PullPage, Receipt};
+use serde_json::Value;
 
 /// A storage failure, in terms the HTTP layer acts on.
 #[derive(Debug, thiserror::Error)]
@@ -121,4 +123,34 @@ pub trait SyncStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<u32>> + Send;
     /// Forgets a username's failed logins (after a success).
     fn clear_login_failures(&self, username: &str) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Handles one pushed mutation in one transaction: the stored receipt of a replay, or
+    /// authorise, plan ([`crate::sync::plan`]), write, append to the log, store the receipt.
+    fn push(
+        &self,
+        caller: PushCaller,
+        mutation: Mutation<Value>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Receipt>> + Send;
+    /// The changes and scope events after `cursor` for the scopes `user` holds, at most `limit`
+    /// items and about `max_bytes` of records, in log order.
+    fn pull(
+        &self,
+        user: Id,
+        cursor: u64,
+        limit: u32,
+        max_bytes: u32,
+    ) -> impl Future<Output = StoreResult<PullPage<Value>>> + Send;
+    /// The scopes a user holds now.
+    fn scopes_of(&self, user: Id) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+}
+
+/// Who pushes.
+#[derive(Debug, Clone, Copy)]
+pub struct PushCaller {
+    /// The user.
+    pub user: Id,
+    /// Their role.
+    pub role: Role,
+    /// The device (with `client_seq`, the idempotency key).
+    pub device: Id,
 }

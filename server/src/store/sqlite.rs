@@ -13,8 +13,14 @@ use donghanh_core::domain::{Device, Id, OrgTree, OrgUnit, User};
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
-use super::{AccessGrant, StoreError, StoreResult, StoredUser, SyncStore};
+use donghanh_protocol::{
+    Change, ChangeOp, Mutation, Outcome, PullPage, Receipt, ScopeEvent, ScopeEventKind,
+};
+use serde_json::Value;
+
+use super::{AccessGrant, PushCaller, StoreError, StoreResult, StoredUser, SyncStore};
 use crate::secrets::ServerKeys;
+use crate::sync::{self, Access, Current, Membership};
 
 const V1: &str = r"
 CREATE TABLE org_units (
@@ -46,6 +52,65 @@ CREATE TABLE access_tokens (
     expires_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX access_tokens_device ON access_tokens(device);
+
+-- Records as the server holds them: sealed JSON, clear kind/scope/version for sync, the
+-- version at which each field last changed (field names only) for the three-way merge, and
+-- the op that last changed the row. Tombstones stay (deleted = 1), so a device that comes back
+-- after any time still learns of the delete.
+CREATE TABLE records (
+    id BLOB PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    op_id INTEGER NOT NULL,
+    field_versions TEXT NOT NULL,
+    sealed BLOB NOT NULL
+) STRICT;
+CREATE INDEX records_op ON records(op_id);
+CREATE INDEX records_scope ON records(scope, op_id);
+
+CREATE TABLE receipts (
+    device BLOB NOT NULL,
+    client_seq INTEGER NOT NULL,
+    receipt TEXT NOT NULL,
+    PRIMARY KEY (device, client_seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE scope_members (
+    scope TEXT NOT NULL,
+    user BLOB NOT NULL,
+    PRIMARY KEY (scope, user)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX scope_members_user ON scope_members(user);
+
+CREATE TABLE scope_events (
+    op_id INTEGER PRIMARY KEY NOT NULL,
+    user BLOB NOT NULL,
+    scope TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('grant', 'revoke'))
+) STRICT;
+CREATE INDEX scope_events_user ON scope_events(user, op_id);
+
+CREATE TABLE conflicts (
+    id BLOB PRIMARY KEY NOT NULL,
+    record_id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    field TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    lost_by_device BLOB NOT NULL,
+    op_id INTEGER NOT NULL,
+    resolved INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+-- The log position: every accepted change and scope event takes the next op_id, in commit
+-- order (one writer).
+CREATE TABLE op_counter (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    last INTEGER NOT NULL
+) STRICT;
+INSERT INTO op_counter(one, last) VALUES (1, 0);
 
 CREATE TABLE login_failures (
     username_mac BLOB NOT NULL,
@@ -124,6 +189,48 @@ impl SqliteStore {
         })
         .await
         .map_err(db_err)?
+    }
+
+    fn next_op(tx: &rusqlite::Transaction<'_>) -> StoreResult<u64> {
+        let op: i64 = tx
+            .query_row(
+                "UPDATE op_counter SET last = last + 1 RETURNING last",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        u64::try_from(op).map_err(db_err)
+    }
+
+    fn read_current(
+        tx: &rusqlite::Transaction<'_>,
+        keys: &ServerKeys,
+        id: &[u8; 16],
+    ) -> StoreResult<Option<Current>> {
+        let row: Option<(String, String, i64, i64, String, Vec<u8>)> = tx
+            .query_row(
+                "SELECT kind, scope, version, deleted, field_versions, sealed FROM records WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()
+            .map_err(db_err)?;
+        let Some((kind, scope, version, deleted, fv, sealed)) = row else {
+            return Ok(None);
+        };
+        let plain = keys.open("records", id, &sealed).map_err(db_err)?;
+        let record = match serde_json::from_slice::<Value>(&plain).map_err(db_err)? {
+            Value::Object(m) => m,
+            _ => return Err(db_err("stored record is not an object")),
+        };
+        Ok(Some(Current {
+            kind,
+            scope,
+            record,
+            version: u64::try_from(version).map_err(db_err)?,
+            field_versions: serde_json::from_str(&fv).map_err(db_err)?,
+            deleted: deleted != 0,
+        }))
     }
 
     fn read_user(
@@ -436,6 +543,291 @@ impl SyncStore for SqliteStore {
             )
             .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn push(
+        &self,
+        caller: PushCaller,
+        m: Mutation<Value>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Receipt> {
+        self.run(move |c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let device = id_blob(caller.device);
+            let seq = i64::try_from(m.client_seq).map_err(|_| db_err("client_seq out of range"))?;
+            let stored: Option<String> = tx
+                .query_row(
+                    "SELECT receipt FROM receipts WHERE device = ?1 AND client_seq = ?2",
+                    params![device, seq],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            if let Some(receipt) = stored {
+                // A replay: the same answer, nothing applied twice.
+                return serde_json::from_str(&receipt).map_err(db_err);
+            }
+            let holds_scope = tx
+                .query_row(
+                    "SELECT 1 FROM scope_members WHERE scope = ?1 AND user = ?2",
+                    params![m.scope, id_blob(caller.user)],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(db_err)?
+                .is_some();
+            let id = *m.record_id.as_bytes();
+            let current = Self::read_current(&tx, keys, &id)?;
+            let access = Access { user: caller.user, role: caller.role, holds_scope };
+            let receipt = match sync::plan(&m, current.as_ref(), access, now) {
+                Err(reason) => Receipt {
+                    client_seq: m.client_seq,
+                    record_id: m.record_id,
+                    outcome: Outcome::Rejected,
+                    version: None,
+                    op_id: None,
+                    reason: Some(reason),
+                },
+                Ok(plan) => {
+                    let op_id = Self::next_op(&tx)?;
+                    let sealed = keys
+                        .seal("records", &id, &serde_json::to_vec(&plan.record).map_err(db_err)?)
+                        .map_err(db_err)?;
+                    tx.execute(
+                        "INSERT INTO records(id, kind, scope, version, deleted, op_id, field_versions, sealed)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                         ON CONFLICT(id) DO UPDATE SET version = excluded.version,
+                           deleted = excluded.deleted, op_id = excluded.op_id,
+                           field_versions = excluded.field_versions, sealed = excluded.sealed",
+                        params![
+                            id,
+                            m.kind,
+                            m.scope,
+                            i64::try_from(plan.version).map_err(db_err)?,
+                            i64::from(plan.deleted),
+                            i64::try_from(op_id).map_err(db_err)?,
+                            serde_json::to_string(&plan.field_versions).map_err(db_err)?,
+                            sealed
+                        ],
+                    )
+                    .map_err(db_err)?;
+                    for conflict in &plan.conflicts {
+                        let cid = Id::new();
+                        let body = serde_json::json!({"kept": conflict.kept, "lost": conflict.lost});
+                        let sealed = keys
+                            .seal("conflicts", cid.as_bytes(), &serde_json::to_vec(&body).map_err(db_err)?)
+                            .map_err(db_err)?;
+                        tx.execute(
+                            "INSERT INTO conflicts(id, record_id, kind, scope, field, sealed, lost_by_device, op_id)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            params![
+                                id_blob(cid),
+                                id,
+                                m.kind,
+                                m.scope,
+                                conflict.field,
+                                sealed,
+                                device,
+                                i64::try_from(op_id).map_err(db_err)?
+                            ],
+                        )
+                        .map_err(db_err)?;
+                    }
+                    for change in &plan.membership {
+                        let (scope, user, kind) = match change {
+                            Membership::Grant(s, u) => (s, u, "grant"),
+                            Membership::Revoke(s, u) => (s, u, "revoke"),
+                        };
+                        let changed = if kind == "grant" {
+                            tx.execute(
+                                "INSERT OR IGNORE INTO scope_members(scope, user) VALUES (?1, ?2)",
+                                params![scope.to_string(), id_blob(*user)],
+                            )
+                        } else {
+                            tx.execute(
+                                "DELETE FROM scope_members WHERE scope = ?1 AND user = ?2",
+                                params![scope.to_string(), id_blob(*user)],
+                            )
+                        }
+                        .map_err(db_err)?;
+                        if changed > 0 {
+                            let event_op = Self::next_op(&tx)?;
+                            tx.execute(
+                                "INSERT INTO scope_events(op_id, user, scope, kind) VALUES (?1, ?2, ?3, ?4)",
+                                params![
+                                    i64::try_from(event_op).map_err(db_err)?,
+                                    id_blob(*user),
+                                    scope.to_string(),
+                                    kind
+                                ],
+                            )
+                            .map_err(db_err)?;
+                        }
+                    }
+                    Receipt {
+                        client_seq: m.client_seq,
+                        record_id: m.record_id,
+                        outcome: plan.outcome,
+                        version: Some(plan.version),
+                        op_id: Some(op_id),
+                        reason: None,
+                    }
+                }
+            };
+            tx.execute(
+                "INSERT INTO receipts(device, client_seq, receipt) VALUES (?1, ?2, ?3)",
+                params![device, seq, serde_json::to_string(&receipt).map_err(db_err)?],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(receipt)
+        })
+        .await
+    }
+
+    async fn pull(
+        &self,
+        user: Id,
+        cursor: u64,
+        limit: u32,
+        max_bytes: u32,
+    ) -> StoreResult<PullPage<Value>> {
+        self.run(move |c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let cursor_i = i64::try_from(cursor).map_err(|_| db_err("cursor out of range"))?;
+            let fetch = i64::from(limit) + 1;
+            let high: i64 = tx
+                .query_row("SELECT last FROM op_counter", [], |r| r.get(0))
+                .map_err(db_err)?;
+            let mut changes: Vec<Change<Value>> = Vec::new();
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT r.id, r.kind, r.scope, r.version, r.deleted, r.op_id, r.sealed
+                         FROM records r
+                         WHERE r.op_id > ?1
+                           AND r.scope IN (SELECT scope FROM scope_members WHERE user = ?2)
+                         ORDER BY r.op_id LIMIT ?3",
+                    )
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map(params![cursor_i, id_blob(user), fetch], |r| {
+                        Ok((
+                            r.get::<_, Vec<u8>>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, i64>(5)?,
+                            r.get::<_, Vec<u8>>(6)?,
+                        ))
+                    })
+                    .map_err(db_err)?;
+                for row in rows {
+                    let (id, kind, scope, version, deleted, op_id, sealed) = row.map_err(db_err)?;
+                    let record_id: [u8; 16] = id.as_slice().try_into().map_err(db_err)?;
+                    let record = if deleted != 0 {
+                        None
+                    } else {
+                        let plain = keys.open("records", &record_id, &sealed).map_err(db_err)?;
+                        Some(serde_json::from_slice(&plain).map_err(db_err)?)
+                    };
+                    changes.push(Change {
+                        op_id: u64::try_from(op_id).map_err(db_err)?,
+                        record_id: uuid::Uuid::from_bytes(record_id),
+                        kind,
+                        scope,
+                        version: u64::try_from(version).map_err(db_err)?,
+                        op: if deleted != 0 {
+                            ChangeOp::Delete
+                        } else {
+                            ChangeOp::Upsert
+                        },
+                        record,
+                    });
+                }
+            }
+            let mut events: Vec<ScopeEvent> = Vec::new();
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT op_id, scope, kind FROM scope_events
+                         WHERE user = ?1 AND op_id > ?2 ORDER BY op_id LIMIT ?3",
+                    )
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map(params![id_blob(user), cursor_i, fetch], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                        ))
+                    })
+                    .map_err(db_err)?;
+                for row in rows {
+                    let (op_id, scope, kind) = row.map_err(db_err)?;
+                    events.push(ScopeEvent {
+                        op_id: u64::try_from(op_id).map_err(db_err)?,
+                        scope,
+                        kind: if kind == "grant" {
+                            ScopeEventKind::Grant
+                        } else {
+                            ScopeEventKind::Revoke
+                        },
+                    });
+                }
+            }
+            // Interleave by op_id; stop at the item limit or once the byte budget is used.
+            let (mut ci, mut ei, mut taken, mut bytes, mut last) = (0, 0, 0u32, 0usize, cursor);
+            let (mut page_changes, mut page_events) = (Vec::new(), Vec::new());
+            while taken < limit && (taken == 0 || bytes < max_bytes as usize) {
+                let next_change = changes.get(ci).map(|c| c.op_id);
+                let next_event = events.get(ei).map(|e| e.op_id);
+                let take_change = match (next_change, next_event) {
+                    (None, None) => break,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (Some(a), Some(b)) => a < b,
+                };
+                if take_change {
+                    let change = changes[ci].clone();
+                    bytes += change
+                        .record
+                        .as_ref()
+                        .map_or(64, |r| r.to_string().len() + 64);
+                    last = change.op_id;
+                    page_changes.push(change);
+                    ci += 1;
+                } else {
+                    last = events[ei].op_id;
+                    page_events.push(events[ei].clone());
+                    ei += 1;
+                }
+                taken += 1;
+            }
+            let has_more = ci < changes.len() || ei < events.len();
+            let high = u64::try_from(high).map_err(db_err)?;
+            Ok(PullPage {
+                changes: page_changes,
+                scope_events: page_events,
+                next_cursor: if has_more { last } else { high.max(cursor) },
+                has_more,
+            })
+        })
+        .await
+    }
+
+    async fn scopes_of(&self, user: Id) -> StoreResult<Vec<String>> {
+        self.run(move |c, _| {
+            let mut stmt = c
+                .prepare("SELECT scope FROM scope_members WHERE user = ?1 ORDER BY scope")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([id_blob(user)], |r| r.get(0))
+                .map_err(db_err)?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(db_err)
         })
         .await
     }

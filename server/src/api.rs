@@ -1,0 +1,84 @@
+//! The sync endpoints: `POST /v1/push` and `GET /v1/pull` (DESIGN.md §3).
+//!
+//! Each mutation of a push is handled in its own transaction, in order, so a rejected one never
+//! blocks those behind it; the response has one receipt per mutation. A pull answers a page of
+//! the log for the scopes the caller holds, bounded by a count and a byte budget that the server
+//! caps whatever the client asks.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use chrono::Utc;
+use donghanh_protocol::{PullPage, PullQuery, PushRequest, PushResponse};
+use serde_json::Value;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::store::{PushCaller, SyncStore};
+use crate::{ApiJson, AppState};
+
+/// Most mutations in one push.
+pub const MAX_MUTATIONS: usize = 500;
+/// Most items in one pull page.
+pub const MAX_PAGE_ITEMS: u32 = 1_000;
+/// Most record bytes in one pull page (uncompressed).
+pub const MAX_PAGE_BYTES: u32 = 512 * 1024;
+
+/// `POST /v1/push`.
+pub async fn push<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<PushRequest<Value>>,
+) -> Result<Json<PushResponse>, ApiError> {
+    if req.mutations.len() > MAX_MUTATIONS {
+        return Err(ApiError::Invalid(format!(
+            "at most {MAX_MUTATIONS} mutations per push"
+        )));
+    }
+    let user = state
+        .store
+        .user(caller.user)
+        .await?
+        .ok_or(ApiError::Unauthorised)?;
+    let who = PushCaller {
+        user: caller.user,
+        role: user.user.role,
+        device: caller.device,
+    };
+    let mut receipts = Vec::with_capacity(req.mutations.len());
+    for m in req.mutations {
+        receipts.push(state.store.push(who, m, Utc::now()).await?);
+    }
+    tracing::info!(device = %caller.device, mutations = receipts.len(), "push");
+    Ok(Json(PushResponse {
+        receipts,
+        key_lease_seconds: state.config.key_lease_seconds,
+    }))
+}
+
+/// `GET /v1/pull?cursor=&limit=&max_bytes=`.
+pub async fn pull<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    query: Result<Query<PullQuery>, QueryRejection>,
+) -> Result<Json<PullPage<Value>>, ApiError> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::Invalid("expected cursor (a whole number) and optional limit, max_bytes".into())
+    })?;
+    let limit = q.limit.unwrap_or(MAX_PAGE_ITEMS).clamp(1, MAX_PAGE_ITEMS);
+    let max_bytes = q
+        .max_bytes
+        .unwrap_or(MAX_PAGE_BYTES)
+        .clamp(1, MAX_PAGE_BYTES);
+    let page = state
+        .store
+        .pull(caller.user, q.cursor, limit, max_bytes)
+        .await?;
+    tracing::info!(
+        device = %caller.device,
+        changes = page.changes.len(),
+        events = page.scope_events.len(),
+        "pull"
+    );
+    Ok(Json(page))
+}
