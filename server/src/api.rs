@@ -6,10 +6,14 @@
 //! caps whatever the client asks.
 
 use axum::Json;
+use axum::extract::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use chrono::Utc;
-use donghanh_protocol::{PullPage, PullQuery, PushRequest, PushResponse};
+use donghanh_core::domain::{Id, Scope};
+use donghanh_protocol::{
+    PullPage, PullQuery, PushRequest, PushResponse, SnapshotPage, SnapshotQuery,
+};
 use serde_json::Value;
 
 use crate::auth::Caller;
@@ -80,5 +84,28 @@ pub async fn pull<S: SyncStore>(
         events = page.scope_events.len(),
         "pull"
     );
+    Ok(Json(page))
+}
+
+/// `GET /v1/scopes/{scope}/snapshot?after=&limit=`: a scope's live records, in id order, for a
+/// device bootstrapping a scope it was just granted.
+pub async fn snapshot<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    Path(scope): Path<String>,
+    query: Result<Query<SnapshotQuery>, QueryRejection>,
+) -> Result<Json<SnapshotPage<Value>>, ApiError> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::Invalid("expected optional after (a record id) and limit (a whole number)".into())
+    })?;
+    let scope: Scope = scope
+        .parse()
+        .map_err(|_| ApiError::Invalid("not a valid scope".into()))?;
+    let limit = q.limit.unwrap_or(MAX_PAGE_ITEMS).clamp(1, MAX_PAGE_ITEMS);
+    let page = state
+        .store
+        .snapshot(caller.user, scope.to_string(), q.after.map(Id::from), limit)
+        .await?;
+    tracing::info!(device = %caller.device, records = page.records.len(), "snapshot");
     Ok(Json(page))
 }

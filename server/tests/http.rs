@@ -825,4 +825,126 @@ mod sync_flow {
         }
         s.stop().await;
     }
+
+    #[tokio::test]
+    async fn a_scope_granted_late_is_bootstrapped_from_a_snapshot() {
+        let s = Server::start().await;
+        add_user(&s, "gs.minh", Role::Supervisor).await;
+        add_user(&s, "tnv.lan", Role::Volunteer).await;
+        let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
+        let hoa = phone(&s, "tnv.hoa", VOLUNTEER_PW).await;
+        let mut lan = phone(&s, "tnv.lan", VOLUNTEER_PW).await;
+        let today = donghanh_core::domain::vn_date(Utc::now());
+        let person = Person::new(
+            "Đỗ Văn Sau",
+            chrono::NaiveDate::from_ymd_opt(1985, 7, 8).unwrap(),
+            Sex::Male,
+        );
+        let scope = Scope::Person(person.id);
+        let episode = Episode::new(
+            person.id,
+            EpisodeKind::PostRehab,
+            today - Duration::days(10),
+        );
+        let assignment = Assignment::new(person.id, episode.id, hoa.user, today);
+        push(
+            &s,
+            sup.token(),
+            vec![
+                mutation(
+                    &mut sup,
+                    MutationOp::Create,
+                    "person",
+                    scope,
+                    person.id,
+                    0,
+                    &person,
+                ),
+                mutation(
+                    &mut sup,
+                    MutationOp::Create,
+                    "episode",
+                    scope,
+                    episode.id,
+                    0,
+                    &episode,
+                ),
+                mutation(
+                    &mut sup,
+                    MutationOp::Create,
+                    "assignment",
+                    scope,
+                    assignment.id,
+                    0,
+                    &assignment,
+                ),
+            ],
+        )
+        .await;
+        // Lan's phone is up to date before the case is given to her ...
+        pull_all(&s, &mut lan, 1000).await;
+        push(
+            &s,
+            sup.token(),
+            vec![mutation(
+                &mut sup,
+                MutationOp::Update,
+                "assignment",
+                scope,
+                assignment.id,
+                1,
+                &json!({"helper": lan.user}),
+            )],
+        )
+        .await;
+        // ... so the pull brings the grant and only what changed since; the snapshot brings the rest.
+        let pages = pull_all(&s, &mut lan, 1000).await;
+        assert!(
+            pages
+                .iter()
+                .flat_map(|p| p.scope_events.iter())
+                .any(|e| e.kind == ScopeEventKind::Grant)
+        );
+        assert!(!record_ids(&pages).contains(&episode.id.uuid()));
+        let snap = |after: Option<uuid::Uuid>, token: String| {
+            let mut url = format!("{}/v1/scopes/{scope}/snapshot?limit=1", s.base);
+            if let Some(a) = after {
+                url.push_str(&format!("&after={a}"));
+            }
+            s.http
+                .get(url)
+                .header(PROTOCOL_HEADER, "1")
+                .bearer_auth(token)
+                .send()
+        };
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page: donghanh_protocol::SnapshotPage<Value> = snap(after, lan.token())
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert!(page.records.len() <= 1);
+            got.extend(page.records.iter().map(|r| r.record_id));
+            after = page.next_after;
+            if after.is_none() {
+                break;
+            }
+        }
+        got.sort();
+        let mut want = vec![person.id.uuid(), episode.id.uuid(), assignment.id.uuid()];
+        want.sort();
+        assert_eq!(got, want);
+        // Hoa no longer holds it: for her the scope does not exist.
+        error(
+            snap(None, hoa.token()).await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "",
+        )
+        .await;
+        s.stop().await;
+    }
 }

@@ -15,7 +15,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use donghanh_core::domain::{Device, DomainError, Id, OrgUnit, Role, User};
-use donghanh_protocol::{Mutation, PullPage, Receipt};
+use donghanh_protocol::{Mutation, PullPage, Receipt, SnapshotPage};
 use serde_json::Value;
 
 /// A storage failure, in terms the HTTP layer acts on.
@@ -142,6 +142,15 @@ pub trait SyncStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<PullPage<Value>>> + Send;
     /// The scopes a user holds now.
     fn scopes_of(&self, user: Id) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    /// One page of a scope's live records in id order after `after`, if `user` holds the scope
+    /// ([`StoreError::NotFound`] otherwise: a scope one may not see is one that does not exist).
+    fn snapshot(
+        &self,
+        user: Id,
+        scope: String,
+        after: Option<Id>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<SnapshotPage<Value>>> + Send;
 }
 
 /// Who pushes.

@@ -15,6 +15,7 @@ use rusqlite_migration::{M, Migrations};
 
 use donghanh_protocol::{
     Change, ChangeOp, Mutation, Outcome, PullPage, Receipt, ScopeEvent, ScopeEventKind,
+    SnapshotPage,
 };
 use serde_json::Value;
 
@@ -828,6 +829,80 @@ impl SyncStore for SqliteStore {
                 .query_map([id_blob(user)], |r| r.get(0))
                 .map_err(db_err)?;
             rows.collect::<Result<Vec<String>, _>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn snapshot(
+        &self,
+        user: Id,
+        scope: String,
+        after: Option<Id>,
+        limit: u32,
+    ) -> StoreResult<SnapshotPage<Value>> {
+        self.run(move |c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let holds = tx
+                .query_row(
+                    "SELECT 1 FROM scope_members WHERE scope = ?1 AND user = ?2",
+                    params![scope, id_blob(user)],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(db_err)?
+                .is_some();
+            if !holds {
+                return Err(StoreError::NotFound);
+            }
+            let as_of: i64 = tx
+                .query_row("SELECT last FROM op_counter", [], |r| r.get(0))
+                .map_err(db_err)?;
+            let after = after.map_or([0u8; 16], id_blob);
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, kind, version, op_id, sealed FROM records
+                     WHERE scope = ?1 AND deleted = 0 AND id > ?2 ORDER BY id LIMIT ?3",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![scope, after, i64::from(limit) + 1], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Vec<u8>>(4)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            let mut records = Vec::new();
+            for row in rows {
+                let (id, kind, version, op_id, sealed) = row.map_err(db_err)?;
+                let id: [u8; 16] = id.as_slice().try_into().map_err(db_err)?;
+                let plain = keys.open("records", &id, &sealed).map_err(db_err)?;
+                records.push(Change {
+                    op_id: u64::try_from(op_id).map_err(db_err)?,
+                    record_id: uuid::Uuid::from_bytes(id),
+                    kind,
+                    scope: scope.clone(),
+                    version: u64::try_from(version).map_err(db_err)?,
+                    op: ChangeOp::Upsert,
+                    record: Some(serde_json::from_slice(&plain).map_err(db_err)?),
+                });
+            }
+            let more = records.len() > limit as usize;
+            records.truncate(limit as usize);
+            let next_after = if more {
+                records.last().map(|r| r.record_id)
+            } else {
+                None
+            };
+            Ok(SnapshotPage {
+                scope,
+                records,
+                as_of: u64::try_from(as_of).map_err(db_err)?,
+                next_after,
+            })
         })
         .await
     }
