@@ -76,7 +76,7 @@ pub async fn pull<S: SyncStore>(
         .clamp(1, MAX_PAGE_BYTES);
     let page = state
         .store
-        .pull(caller.user, q.cursor, limit, max_bytes)
+        .pull(caller.user, caller.device, q.cursor, limit, max_bytes)
         .await?;
     tracing::info!(
         device = %caller.device,
@@ -104,7 +104,13 @@ pub async fn snapshot<S: SyncStore>(
     let limit = q.limit.unwrap_or(MAX_PAGE_ITEMS).clamp(1, MAX_PAGE_ITEMS);
     let page = state
         .store
-        .snapshot(caller.user, scope.to_string(), q.after.map(Id::from), limit)
+        .snapshot(
+            caller.user,
+            caller.device,
+            scope.to_string(),
+            q.after.map(Id::from),
+            limit,
+        )
         .await?;
     tracing::info!(device = %caller.device, records = page.records.len(), "snapshot");
     Ok(Json(page))

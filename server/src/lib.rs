@@ -13,6 +13,7 @@
 //! Snapshots, conflict endpoints, the audit log, metrics and OpenAPI follow.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod secrets;

@@ -60,6 +60,15 @@ enum Admin {
     /// Devices.
     #[command(subcommand)]
     Device(DeviceCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCmd {
+    /// Recompute the hash chain: prints `intact N` (exit 0) or `broken at SEQ` (exit 1).
+    Verify,
 }
 
 #[derive(Subcommand, Debug)]
@@ -298,6 +307,17 @@ fn run(cli: Cli) -> CliResult {
                     .map_err(|e| e.to_string())?;
                 println!("{}", user.id);
                 Ok(())
+            }
+            Command::Admin(Admin::Audit(AuditCmd::Verify)) => {
+                match store.verify_audit().await.map_err(|e| e.to_string())? {
+                    donghanh_server::audit::Verdict::Intact { entries } => {
+                        println!("intact {entries}");
+                        Ok(())
+                    }
+                    donghanh_server::audit::Verdict::BrokenAt { seq } => {
+                        Err(format!("the audit log is broken at entry {seq}"))
+                    }
+                }
             }
             Command::Admin(Admin::Device(DeviceCmd::Revoke { id })) => store
                 .revoke_device(id, chrono::Utc::now())

@@ -201,6 +201,9 @@ fn operator_builds_a_commune_from_the_command_line() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+    let audit = server(&dir, &["admin", "audit", "verify"]);
+    assert!(audit.status.success());
+    assert_eq!(String::from_utf8(audit.stdout).unwrap().trim(), "intact 0");
     let bad = server(&dir, &["admin", "user", "add", "--role", "chief"]);
     assert_eq!(bad.status.code(), Some(2));
     // The key file is the owner's only.

@@ -947,4 +947,65 @@ mod sync_flow {
         .await;
         s.stop().await;
     }
+
+    #[tokio::test]
+    async fn the_audit_chain_records_access_and_detects_an_edited_or_deleted_row() {
+        let s = Server::start().await;
+        add_user(&s, "gs.minh", Role::Supervisor).await;
+        let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
+        let person = Person::new(
+            "Vương Thị Sổ",
+            chrono::NaiveDate::from_ymd_opt(1992, 2, 2).unwrap(),
+            Sex::Female,
+        );
+        let scope = Scope::Person(person.id);
+        push(
+            &s,
+            sup.token(),
+            vec![mutation(
+                &mut sup,
+                MutationOp::Create,
+                "person",
+                scope,
+                person.id,
+                0,
+                &person,
+            )],
+        )
+        .await;
+        pull_all(&s, &mut sup, 1000).await;
+        let dir = s.stop().await;
+        let open = || {
+            let keys = ServerKeys::load(&dir.path().join("server.key")).unwrap();
+            SqliteStore::open(&dir.path().join("server.db"), keys).unwrap()
+        };
+        // One edit and one sync-down, chained.
+        assert_eq!(
+            open().verify_audit().await.unwrap(),
+            donghanh_server::audit::Verdict::Intact { entries: 2 }
+        );
+        let raw = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
+        let actions: Vec<String> = raw
+            .prepare("SELECT action FROM audit_log ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(actions, vec!["edit", "sync_down"]);
+        raw.execute("UPDATE audit_log SET count = 0 WHERE seq = 2", [])
+            .unwrap();
+        assert_eq!(
+            open().verify_audit().await.unwrap(),
+            donghanh_server::audit::Verdict::BrokenAt { seq: 2 }
+        );
+        raw.execute("UPDATE audit_log SET count = 1 WHERE seq = 2", [])
+            .unwrap();
+        raw.execute("DELETE FROM audit_log WHERE seq = 1", [])
+            .unwrap();
+        assert_eq!(
+            open().verify_audit().await.unwrap(),
+            donghanh_server::audit::Verdict::BrokenAt { seq: 2 }
+        );
+    }
 }

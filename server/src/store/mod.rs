@@ -132,14 +132,17 @@ pub trait SyncStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<Receipt>> + Send;
     /// The changes and scope events after `cursor` for the scopes `user` holds, at most `limit`
-    /// items and about `max_bytes` of records, in log order.
+    /// items and about `max_bytes` of records, in log order. Audited per scope served.
     fn pull(
         &self,
         user: Id,
+        device: Id,
         cursor: u64,
         limit: u32,
         max_bytes: u32,
     ) -> impl Future<Output = StoreResult<PullPage<Value>>> + Send;
+    /// Recomputes the audit log's hash chain.
+    fn verify_audit(&self) -> impl Future<Output = StoreResult<crate::audit::Verdict>> + Send;
     /// The scopes a user holds now.
     fn scopes_of(&self, user: Id) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
     /// One page of a scope's live records in id order after `after`, if `user` holds the scope
@@ -147,6 +150,7 @@ pub trait SyncStore: Send + Sync + 'static {
     fn snapshot(
         &self,
         user: Id,
+        device: Id,
         scope: String,
         after: Option<Id>,
         limit: u32,

@@ -105,6 +105,23 @@ CREATE TABLE conflicts (
     resolved INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
+-- Who touched which case data, when, from which device, for what: append-only and hash-chained
+-- (each row's hash covers its fields and the previous row's hash), so an edited, inserted or
+-- deleted row breaks the chain. Scopes and records are random ids; nothing identifying is here.
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY NOT NULL,
+    at INTEGER NOT NULL,
+    user BLOB NOT NULL,
+    device BLOB NOT NULL,
+    action TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    record BLOB,
+    count INTEGER NOT NULL,
+    purpose TEXT NOT NULL,
+    prev BLOB NOT NULL,
+    hash BLOB NOT NULL
+) STRICT;
+
 -- The log position: every accepted change and scope event takes the next op_id, in commit
 -- order (one writer).
 CREATE TABLE op_counter (
@@ -190,6 +207,43 @@ impl SqliteStore {
         })
         .await
         .map_err(db_err)?
+    }
+
+    /// Appends to the hash-chained audit log, in the caller's transaction.
+    fn audit(tx: &rusqlite::Transaction<'_>, mut entry: crate::audit::Entry) -> StoreResult<()> {
+        let last: Option<(i64, Vec<u8>)> = tx
+            .query_row(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err)?;
+        let (seq, prev) = match last {
+            Some((seq, hash)) => (u64::try_from(seq).map_err(db_err)? + 1, hash),
+            None => (1, crate::audit::GENESIS.to_vec()),
+        };
+        entry.seq = seq;
+        let hash = crate::audit::hash(&entry, &prev);
+        tx.execute(
+            "INSERT INTO audit_log(seq, at, user, device, action, scope, record, count, purpose, prev, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                i64::try_from(seq).map_err(db_err)?,
+                entry.at,
+                entry.user,
+                entry.device,
+                entry.action,
+                entry.scope,
+                entry.record,
+                i64::try_from(entry.count).map_err(db_err)?,
+                entry.purpose,
+                prev,
+                hash
+            ],
+        )
+        .map_err(db_err)?;
+        Ok(())
     }
 
     fn next_op(tx: &rusqlite::Transaction<'_>) -> StoreResult<u64> {
@@ -667,6 +721,20 @@ impl SyncStore for SqliteStore {
                             .map_err(db_err)?;
                         }
                     }
+                    Self::audit(
+                        &tx,
+                        crate::audit::Entry {
+                            seq: 0,
+                            at: ts(now),
+                            user: id_blob(caller.user),
+                            device,
+                            action: "edit".into(),
+                            scope: m.scope.clone(),
+                            record: Some(id),
+                            count: 1,
+                            purpose: "sync".into(),
+                        },
+                    )?;
                     Receipt {
                         client_seq: m.client_seq,
                         record_id: m.record_id,
@@ -691,6 +759,7 @@ impl SyncStore for SqliteStore {
     async fn pull(
         &self,
         user: Id,
+        device: Id,
         cursor: u64,
         limit: u32,
         max_bytes: u32,
@@ -810,6 +879,28 @@ impl SyncStore for SqliteStore {
             }
             let has_more = ci < changes.len() || ei < events.len();
             let high = u64::try_from(high).map_err(db_err)?;
+            let mut per_scope: std::collections::BTreeMap<&str, u64> =
+                std::collections::BTreeMap::new();
+            for change in &page_changes {
+                *per_scope.entry(change.scope.as_str()).or_default() += 1;
+            }
+            for (scope, count) in per_scope {
+                Self::audit(
+                    &tx,
+                    crate::audit::Entry {
+                        seq: 0,
+                        at: ts(Utc::now()),
+                        user: id_blob(user),
+                        device: id_blob(device),
+                        action: "sync_down".into(),
+                        scope: scope.to_owned(),
+                        record: None,
+                        count,
+                        purpose: "sync".into(),
+                    },
+                )?;
+            }
+            tx.commit().map_err(db_err)?;
             Ok(PullPage {
                 changes: page_changes,
                 scope_events: page_events,
@@ -836,6 +927,7 @@ impl SyncStore for SqliteStore {
     async fn snapshot(
         &self,
         user: Id,
+        device: Id,
         scope: String,
         after: Option<Id>,
         limit: u32,
@@ -897,12 +989,67 @@ impl SyncStore for SqliteStore {
             } else {
                 None
             };
+            if !records.is_empty() {
+                Self::audit(
+                    &tx,
+                    crate::audit::Entry {
+                        seq: 0,
+                        at: ts(Utc::now()),
+                        user: id_blob(user),
+                        device: id_blob(device),
+                        action: "sync_down".into(),
+                        scope: scope.clone(),
+                        record: None,
+                        count: records.len() as u64,
+                        purpose: "bootstrap".into(),
+                    },
+                )?;
+            }
+            drop(stmt);
+            tx.commit().map_err(db_err)?;
             Ok(SnapshotPage {
                 scope,
                 records,
                 as_of: u64::try_from(as_of).map_err(db_err)?,
                 next_after,
             })
+        })
+        .await
+    }
+
+    async fn verify_audit(&self) -> StoreResult<crate::audit::Verdict> {
+        self.run(|c, _| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT seq, at, user, device, action, scope, record, count, purpose, prev, hash
+                     FROM audit_log ORDER BY seq",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let blob16 = |v: Vec<u8>| <[u8; 16]>::try_from(v.as_slice()).unwrap_or([0; 16]);
+                    Ok((
+                        crate::audit::Entry {
+                            seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                            at: r.get(1)?,
+                            user: blob16(r.get(2)?),
+                            device: blob16(r.get(3)?),
+                            action: r.get(4)?,
+                            scope: r.get(5)?,
+                            record: r.get::<_, Option<Vec<u8>>>(6)?.map(blob16),
+                            count: u64::try_from(r.get::<_, i64>(7)?).unwrap_or(0),
+                            purpose: r.get(8)?,
+                        },
+                        r.get::<_, Vec<u8>>(9)?,
+                        r.get::<_, Vec<u8>>(10)?,
+                    ))
+                })
+                .map_err(db_err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db_err)?;
+            Ok(crate::audit::verify(
+                rows.iter().map(|(e, p, h)| (e, p.as_slice(), h.as_slice())),
+            ))
         })
         .await
     }
