@@ -10,9 +10,10 @@ use axum::extract::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use chrono::Utc;
-use donghanh_core::domain::{Id, Scope};
+use donghanh_core::domain::{Id, Role, Scope};
 use donghanh_protocol::{
-    PullPage, PullQuery, PushRequest, PushResponse, SnapshotPage, SnapshotQuery,
+    ConflictList, PullPage, PullQuery, PushRequest, PushResponse, ResolveConflict, SnapshotPage,
+    SnapshotQuery,
 };
 use serde_json::Value;
 
@@ -114,4 +115,54 @@ pub async fn snapshot<S: SyncStore>(
         .await?;
     tracing::info!(device = %caller.device, records = page.records.len(), "snapshot");
     Ok(Json(page))
+}
+
+/// The caller as a supervisor, or `forbidden`.
+async fn supervisor<S: SyncStore>(
+    state: &AppState<S>,
+    caller: Caller,
+) -> Result<PushCaller, ApiError> {
+    let user = state
+        .store
+        .user(caller.user)
+        .await?
+        .ok_or(ApiError::Unauthorised)?;
+    if user.user.role != Role::Supervisor {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(PushCaller {
+        user: caller.user,
+        role: user.user.role,
+        device: caller.device,
+    })
+}
+
+/// `GET /v1/conflicts`: open conflicts in the supervisor's cases.
+pub async fn conflicts<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+) -> Result<Json<ConflictList<Value>>, ApiError> {
+    let who = supervisor(&state, caller).await?;
+    Ok(Json(ConflictList {
+        conflicts: state.store.conflicts(who.user).await?,
+    }))
+}
+
+/// `POST /v1/conflicts/{id}/resolve`: keep the current value, or restore the one that lost.
+pub async fn resolve<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ResolveConflict>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let who = supervisor(&state, caller).await?;
+    let id: Id = id
+        .parse()
+        .map_err(|_| ApiError::Invalid("not a conflict id".into()))?;
+    state
+        .store
+        .resolve_conflict(who, id, req.restore, Utc::now())
+        .await?;
+    tracing::info!(conflict = %id, restore = req.restore, by = %who.user, "conflict resolved");
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

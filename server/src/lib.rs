@@ -149,6 +149,8 @@ pub fn router<S: SyncStore>(state: AppState<S>) -> Router {
         .route("/v1/push", post(api::push::<S>))
         .route("/v1/pull", get(api::pull::<S>))
         .route("/v1/scopes/{scope}/snapshot", get(api::snapshot::<S>))
+        .route("/v1/conflicts", get(api::conflicts::<S>))
+        .route("/v1/conflicts/{id}/resolve", post(api::resolve::<S>))
         .route(
             "/v1/admin/devices/{id}/revoke",
             post(auth::revoke_device::<S>),

@@ -1008,4 +1008,138 @@ mod sync_flow {
             donghanh_server::audit::Verdict::BrokenAt { seq: 2 }
         );
     }
+
+    #[tokio::test]
+    async fn the_supervisor_sees_a_conflict_and_can_restore_the_losing_value() {
+        let s = Server::start().await;
+        add_user(&s, "gs.minh", Role::Supervisor).await;
+        let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
+        let mut hoa = phone(&s, "tnv.hoa", VOLUNTEER_PW).await;
+        let today = donghanh_core::domain::vn_date(Utc::now());
+        let person = Person::new(
+            "Hồ Văn Tranh",
+            chrono::NaiveDate::from_ymd_opt(1987, 9, 9).unwrap(),
+            Sex::Male,
+        );
+        let scope = Scope::Person(person.id);
+        let episode = Episode::new(person.id, EpisodeKind::PostRehab, today);
+        let assignment = Assignment::new(person.id, episode.id, hoa.user, today);
+        push(
+            &s,
+            sup.token(),
+            vec![
+                mutation(
+                    &mut sup,
+                    MutationOp::Create,
+                    "person",
+                    scope,
+                    person.id,
+                    0,
+                    &person,
+                ),
+                mutation(
+                    &mut sup,
+                    MutationOp::Create,
+                    "episode",
+                    scope,
+                    episode.id,
+                    0,
+                    &episode,
+                ),
+                mutation(
+                    &mut sup,
+                    MutationOp::Create,
+                    "assignment",
+                    scope,
+                    assignment.id,
+                    0,
+                    &assignment,
+                ),
+            ],
+        )
+        .await;
+        push(
+            &s,
+            sup.token(),
+            vec![mutation(
+                &mut sup,
+                MutationOp::Update,
+                "person",
+                scope,
+                person.id,
+                1,
+                &json!({"phone": "0911111111"}),
+            )],
+        )
+        .await;
+        let r = push(
+            &s,
+            hoa.token(),
+            vec![mutation(
+                &mut hoa,
+                MutationOp::Update,
+                "person",
+                scope,
+                person.id,
+                1,
+                &json!({"phone": "0922222222"}),
+            )],
+        )
+        .await;
+        assert_eq!(r.receipts[0].outcome, Outcome::Conflict);
+
+        let get = |token: String| {
+            s.http
+                .get(format!("{}/v1/conflicts", s.base))
+                .header(PROTOCOL_HEADER, "1")
+                .bearer_auth(token)
+                .send()
+        };
+        error(
+            get(hoa.token()).await.unwrap(),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "",
+        )
+        .await;
+        let list: donghanh_protocol::ConflictList<Value> =
+            get(sup.token()).await.unwrap().json().await.unwrap();
+        assert_eq!(list.conflicts.len(), 1);
+        let c = &list.conflicts[0];
+        assert_eq!(
+            (c.field.as_str(), &c.kept, &c.lost),
+            ("phone", &json!("0922222222"), &json!("0911111111"))
+        );
+
+        let resolve = |id: uuid::Uuid, token: String| {
+            s.post(&format!("/v1/conflicts/{id}/resolve"))
+                .bearer_auth(token)
+                .json(&json!({"restore": true}))
+                .send()
+        };
+        assert_eq!(
+            resolve(c.id, sup.token()).await.unwrap().status(),
+            StatusCode::NO_CONTENT
+        );
+        let list: donghanh_protocol::ConflictList<Value> =
+            get(sup.token()).await.unwrap().json().await.unwrap();
+        assert!(list.conflicts.is_empty());
+        error(
+            resolve(c.id, sup.token()).await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "",
+        )
+        .await;
+        // The restored value reaches the volunteer's phone as a new change.
+        let pages = pull_all(&s, &mut hoa, 1000).await;
+        let latest = pages
+            .iter()
+            .flat_map(|p| p.changes.iter())
+            .rfind(|ch| ch.record_id == person.id.uuid())
+            .unwrap();
+        assert_eq!(latest.record.as_ref().unwrap()["phone"], "0911111111");
+        assert_eq!(latest.version, 4);
+        s.stop().await;
+    }
 }

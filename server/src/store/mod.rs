@@ -15,7 +15,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use donghanh_core::domain::{Device, DomainError, Id, OrgUnit, Role, User};
-use donghanh_protocol::{Mutation, PullPage, Receipt, SnapshotPage};
+use donghanh_protocol::{Conflict, Mutation, PullPage, Receipt, SnapshotPage};
 use serde_json::Value;
 
 /// A storage failure, in terms the HTTP layer acts on.
@@ -141,6 +141,18 @@ pub trait SyncStore: Send + Sync + 'static {
         limit: u32,
         max_bytes: u32,
     ) -> impl Future<Output = StoreResult<PullPage<Value>>> + Send;
+    /// Open conflicts in the scopes `user` holds, oldest first.
+    fn conflicts(&self, user: Id)
+    -> impl Future<Output = StoreResult<Vec<Conflict<Value>>>> + Send;
+    /// Closes a conflict; with `restore`, writes the losing value back as a new change (merged
+    /// like any edit, audited). [`StoreError::NotFound`] for a conflict the caller cannot see.
+    fn resolve_conflict(
+        &self,
+        caller: PushCaller,
+        id: Id,
+        restore: bool,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Recomputes the audit log's hash chain.
     fn verify_audit(&self) -> impl Future<Output = StoreResult<crate::audit::Verdict>> + Send;
     /// The scopes a user holds now.

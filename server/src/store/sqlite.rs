@@ -14,8 +14,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
 use donghanh_protocol::{
-    Change, ChangeOp, Mutation, Outcome, PullPage, Receipt, ScopeEvent, ScopeEventKind,
-    SnapshotPage,
+    Change, ChangeOp, Conflict, Mutation, MutationOp, Outcome, PullPage, Receipt, ScopeEvent,
+    ScopeEventKind, SnapshotPage,
 };
 use serde_json::Value;
 
@@ -166,6 +166,9 @@ fn from_ts(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).unwrap_or_default()
 }
 
+/// An open conflict's row: record id, kind, scope, field, sealed values.
+type ConflictRow = (Vec<u8>, String, String, String, Vec<u8>);
+
 /// The SQLite backend.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -244,6 +247,120 @@ impl SqliteStore {
         )
         .map_err(db_err)?;
         Ok(())
+    }
+
+    /// Writes an accepted plan: the record, its conflicts, membership changes with their scope
+    /// events, and the audit entry. Returns the op id. Shared by pushes and server-side changes.
+    #[allow(clippy::too_many_arguments)]
+    fn write_plan(
+        tx: &rusqlite::Transaction<'_>,
+        keys: &ServerKeys,
+        m: &Mutation<Value>,
+        plan: &sync::Plan,
+        caller: PushCaller,
+        now: DateTime<Utc>,
+        purpose: &str,
+    ) -> StoreResult<u64> {
+        let id = *m.record_id.as_bytes();
+        let device = id_blob(caller.device);
+        let op_id = Self::next_op(tx)?;
+        let sealed = keys
+            .seal(
+                "records",
+                &id,
+                &serde_json::to_vec(&plan.record).map_err(db_err)?,
+            )
+            .map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO records(id, kind, scope, version, deleted, op_id, field_versions, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(id) DO UPDATE SET version = excluded.version,
+               deleted = excluded.deleted, op_id = excluded.op_id,
+               field_versions = excluded.field_versions, sealed = excluded.sealed",
+            params![
+                id,
+                m.kind,
+                m.scope,
+                i64::try_from(plan.version).map_err(db_err)?,
+                i64::from(plan.deleted),
+                i64::try_from(op_id).map_err(db_err)?,
+                serde_json::to_string(&plan.field_versions).map_err(db_err)?,
+                sealed
+            ],
+        )
+        .map_err(db_err)?;
+        for conflict in &plan.conflicts {
+            let cid = Id::new();
+            let body = serde_json::json!({"kept": conflict.kept, "lost": conflict.lost});
+            let sealed = keys
+                .seal(
+                    "conflicts",
+                    cid.as_bytes(),
+                    &serde_json::to_vec(&body).map_err(db_err)?,
+                )
+                .map_err(db_err)?;
+            tx.execute(
+                "INSERT INTO conflicts(id, record_id, kind, scope, field, sealed, lost_by_device, op_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    id_blob(cid),
+                    id,
+                    m.kind,
+                    m.scope,
+                    conflict.field,
+                    sealed,
+                    device,
+                    i64::try_from(op_id).map_err(db_err)?
+                ],
+            )
+            .map_err(db_err)?;
+        }
+        for change in &plan.membership {
+            let (scope, user, kind) = match change {
+                Membership::Grant(s, u) => (s, u, "grant"),
+                Membership::Revoke(s, u) => (s, u, "revoke"),
+            };
+            let changed = if kind == "grant" {
+                tx.execute(
+                    "INSERT OR IGNORE INTO scope_members(scope, user) VALUES (?1, ?2)",
+                    params![scope.to_string(), id_blob(*user)],
+                )
+            } else {
+                tx.execute(
+                    "DELETE FROM scope_members WHERE scope = ?1 AND user = ?2",
+                    params![scope.to_string(), id_blob(*user)],
+                )
+            }
+            .map_err(db_err)?;
+            if changed > 0 {
+                let event_op = Self::next_op(tx)?;
+                tx.execute(
+                    "INSERT INTO scope_events(op_id, user, scope, kind) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        i64::try_from(event_op).map_err(db_err)?,
+                        id_blob(*user),
+                        scope.to_string(),
+                        kind
+                    ],
+                )
+                .map_err(db_err)?;
+            }
+        }
+        Self::audit(
+            tx,
+            crate::audit::Entry {
+                seq: 0,
+                at: ts(now),
+                user: id_blob(caller.user),
+                device,
+                action: "edit".into(),
+                scope: m.scope.clone(),
+                record: Some(id),
+                count: 1,
+                purpose: purpose.into(),
+            },
+        )?;
+        Ok(op_id)
     }
 
     fn next_op(tx: &rusqlite::Transaction<'_>) -> StoreResult<u64> {
@@ -635,7 +752,11 @@ impl SyncStore for SqliteStore {
                 .is_some();
             let id = *m.record_id.as_bytes();
             let current = Self::read_current(&tx, keys, &id)?;
-            let access = Access { user: caller.user, role: caller.role, holds_scope };
+            let access = Access {
+                user: caller.user,
+                role: caller.role,
+                holds_scope,
+            };
             let receipt = match sync::plan(&m, current.as_ref(), access, now) {
                 Err(reason) => Receipt {
                     client_seq: m.client_seq,
@@ -646,95 +767,7 @@ impl SyncStore for SqliteStore {
                     reason: Some(reason),
                 },
                 Ok(plan) => {
-                    let op_id = Self::next_op(&tx)?;
-                    let sealed = keys
-                        .seal("records", &id, &serde_json::to_vec(&plan.record).map_err(db_err)?)
-                        .map_err(db_err)?;
-                    tx.execute(
-                        "INSERT INTO records(id, kind, scope, version, deleted, op_id, field_versions, sealed)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT(id) DO UPDATE SET version = excluded.version,
-                           deleted = excluded.deleted, op_id = excluded.op_id,
-                           field_versions = excluded.field_versions, sealed = excluded.sealed",
-                        params![
-                            id,
-                            m.kind,
-                            m.scope,
-                            i64::try_from(plan.version).map_err(db_err)?,
-                            i64::from(plan.deleted),
-                            i64::try_from(op_id).map_err(db_err)?,
-                            serde_json::to_string(&plan.field_versions).map_err(db_err)?,
-                            sealed
-                        ],
-                    )
-                    .map_err(db_err)?;
-                    for conflict in &plan.conflicts {
-                        let cid = Id::new();
-                        let body = serde_json::json!({"kept": conflict.kept, "lost": conflict.lost});
-                        let sealed = keys
-                            .seal("conflicts", cid.as_bytes(), &serde_json::to_vec(&body).map_err(db_err)?)
-                            .map_err(db_err)?;
-                        tx.execute(
-                            "INSERT INTO conflicts(id, record_id, kind, scope, field, sealed, lost_by_device, op_id)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                            params![
-                                id_blob(cid),
-                                id,
-                                m.kind,
-                                m.scope,
-                                conflict.field,
-                                sealed,
-                                device,
-                                i64::try_from(op_id).map_err(db_err)?
-                            ],
-                        )
-                        .map_err(db_err)?;
-                    }
-                    for change in &plan.membership {
-                        let (scope, user, kind) = match change {
-                            Membership::Grant(s, u) => (s, u, "grant"),
-                            Membership::Revoke(s, u) => (s, u, "revoke"),
-                        };
-                        let changed = if kind == "grant" {
-                            tx.execute(
-                                "INSERT OR IGNORE INTO scope_members(scope, user) VALUES (?1, ?2)",
-                                params![scope.to_string(), id_blob(*user)],
-                            )
-                        } else {
-                            tx.execute(
-                                "DELETE FROM scope_members WHERE scope = ?1 AND user = ?2",
-                                params![scope.to_string(), id_blob(*user)],
-                            )
-                        }
-                        .map_err(db_err)?;
-                        if changed > 0 {
-                            let event_op = Self::next_op(&tx)?;
-                            tx.execute(
-                                "INSERT INTO scope_events(op_id, user, scope, kind) VALUES (?1, ?2, ?3, ?4)",
-                                params![
-                                    i64::try_from(event_op).map_err(db_err)?,
-                                    id_blob(*user),
-                                    scope.to_string(),
-                                    kind
-                                ],
-                            )
-                            .map_err(db_err)?;
-                        }
-                    }
-                    Self::audit(
-                        &tx,
-                        crate::audit::Entry {
-                            seq: 0,
-                            at: ts(now),
-                            user: id_blob(caller.user),
-                            device,
-                            action: "edit".into(),
-                            scope: m.scope.clone(),
-                            record: Some(id),
-                            count: 1,
-                            purpose: "sync".into(),
-                        },
-                    )?;
+                    let op_id = Self::write_plan(&tx, keys, &m, &plan, caller, now, "sync")?;
                     Receipt {
                         client_seq: m.client_seq,
                         record_id: m.record_id,
@@ -747,7 +780,11 @@ impl SyncStore for SqliteStore {
             };
             tx.execute(
                 "INSERT INTO receipts(device, client_seq, receipt) VALUES (?1, ?2, ?3)",
-                params![device, seq, serde_json::to_string(&receipt).map_err(db_err)?],
+                params![
+                    device,
+                    seq,
+                    serde_json::to_string(&receipt).map_err(db_err)?
+                ],
             )
             .map_err(db_err)?;
             tx.commit().map_err(db_err)?;
@@ -1050,6 +1087,125 @@ impl SyncStore for SqliteStore {
             Ok(crate::audit::verify(
                 rows.iter().map(|(e, p, h)| (e, p.as_slice(), h.as_slice())),
             ))
+        })
+        .await
+    }
+
+    async fn conflicts(&self, user: Id) -> StoreResult<Vec<Conflict<Value>>> {
+        self.run(move |c, keys| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, record_id, kind, scope, field, sealed, lost_by_device, op_id
+                     FROM conflicts
+                     WHERE resolved = 0
+                       AND scope IN (SELECT scope FROM scope_members WHERE user = ?1)
+                     ORDER BY op_id",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([id_blob(user)], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Vec<u8>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, Vec<u8>>(5)?,
+                        r.get::<_, Vec<u8>>(6)?,
+                        r.get::<_, i64>(7)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, record, kind, scope, field, sealed, device, op_id) =
+                    row.map_err(db_err)?;
+                let id16: [u8; 16] = id.as_slice().try_into().map_err(db_err)?;
+                let body: Value = serde_json::from_slice(
+                    &keys.open("conflicts", &id16, &sealed).map_err(db_err)?,
+                )
+                .map_err(db_err)?;
+                out.push(Conflict {
+                    id: uuid::Uuid::from_bytes(id16),
+                    record_id: uuid::Uuid::from_slice(&record).map_err(db_err)?,
+                    kind,
+                    scope,
+                    field,
+                    kept: body["kept"].clone(),
+                    lost: body["lost"].clone(),
+                    lost_by_device: uuid::Uuid::from_slice(&device).map_err(db_err)?,
+                    op_id: u64::try_from(op_id).map_err(db_err)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn resolve_conflict(
+        &self,
+        caller: PushCaller,
+        id: Id,
+        restore: bool,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.run(move |c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let row: Option<ConflictRow> = tx
+                .query_row(
+                    "SELECT record_id, kind, scope, field, sealed FROM conflicts
+                     WHERE id = ?1 AND resolved = 0
+                       AND scope IN (SELECT scope FROM scope_members WHERE user = ?2)",
+                    params![id_blob(id), id_blob(caller.user)],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let (record, kind, scope, field, sealed) = row.ok_or(StoreError::NotFound)?;
+            tx.execute(
+                "UPDATE conflicts SET resolved = 1 WHERE id = ?1",
+                [id_blob(id)],
+            )
+            .map_err(db_err)?;
+            if restore {
+                let body: Value = serde_json::from_slice(
+                    &keys
+                        .open("conflicts", &id_blob(id), &sealed)
+                        .map_err(db_err)?,
+                )
+                .map_err(db_err)?;
+                let record16: [u8; 16] = record.as_slice().try_into().map_err(db_err)?;
+                let current =
+                    Self::read_current(&tx, keys, &record16)?.ok_or(StoreError::NotFound)?;
+                let mut patch = serde_json::Map::new();
+                patch.insert(field, body["lost"].clone());
+                let m = Mutation {
+                    client_seq: 0,
+                    record_id: uuid::Uuid::from_bytes(record16),
+                    kind,
+                    scope,
+                    op: MutationOp::Update,
+                    base_version: current.version,
+                    patch: Value::Object(patch),
+                };
+                let access = Access {
+                    user: caller.user,
+                    role: caller.role,
+                    holds_scope: true,
+                };
+                let plan = sync::plan(&m, Some(&current), access, now).map_err(|e| {
+                    StoreError::Invalid(donghanh_core::domain::DomainError::InvalidFormat {
+                        field: "restore",
+                        expected: if e.code == "forbidden" {
+                            "a role that may edit this record"
+                        } else {
+                            "a value that is still valid"
+                        },
+                    })
+                })?;
+                Self::write_plan(&tx, keys, &m, &plan, caller, now, "conflict_restore")?;
+            }
+            tx.commit().map_err(db_err)
         })
         .await
     }
