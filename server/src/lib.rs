@@ -15,6 +15,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod demo;
 pub mod error;
 pub mod secrets;
 pub mod store;

@@ -44,6 +44,8 @@ enum Command {
     /// Administration.
     #[command(subcommand)]
     Admin(Admin),
+    /// Load a realistic demo commune (into a new data directory) and print the accounts to try.
+    Demo,
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,6 +239,25 @@ fn run(cli: Cli) -> CliResult {
                 serve(listener, state, shutdown_signal())
                     .await
                     .map_err(|e| e.to_string())
+            }
+            Command::Demo => {
+                if store
+                    .user_by_username("gs.minh")
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_some()
+                {
+                    return Err("the demo is already loaded in this data directory".into());
+                }
+                let accounts = donghanh_server::demo::load(&store).await?;
+                println!(
+                    "Demo commune loaded. Password for every account: {}",
+                    donghanh_server::demo::DEMO_PASSWORD
+                );
+                for a in accounts {
+                    println!("{}\t{}\t{}", a.username, a.role, a.note);
+                }
+                Ok(())
             }
             Command::Admin(Admin::Org(OrgCmd::Add { name, parent, kind })) => {
                 let units = store.org_units().await.map_err(|e| e.to_string())?;

@@ -1143,3 +1143,37 @@ mod sync_flow {
         s.stop().await;
     }
 }
+
+#[tokio::test]
+async fn the_demo_commune_loads_through_the_real_rules_and_each_sees_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(dir.path());
+    let accounts = donghanh_server::demo::load(&store).await.unwrap();
+    assert_eq!(accounts.len(), 5);
+    let id_of = |name: &'static str| {
+        let store = &store;
+        async move { store.user_by_username(name).await.unwrap().unwrap().user.id }
+    };
+    let sup = store.scopes_of(id_of("gs.minh").await).await.unwrap();
+    assert_eq!(sup.len(), 12);
+    let mut seen = std::collections::BTreeSet::new();
+    for v in ["tnv.hoa", "tnv.lan", "tnv.binh"] {
+        let scopes = store.scopes_of(id_of(v).await).await.unwrap();
+        assert_eq!(scopes.len(), 4, "{v}");
+        for s in scopes {
+            assert!(seen.insert(s), "a case is assigned twice");
+        }
+    }
+    // Every record was written once, through a push, and audited once.
+    let raw = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
+    let records: i64 = raw
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert!(records > 100, "{records}");
+    assert_eq!(
+        store.verify_audit().await.unwrap(),
+        donghanh_server::audit::Verdict::Intact {
+            entries: u64::try_from(records).unwrap()
+        }
+    );
+}
