@@ -54,6 +54,19 @@ pub async fn push<S: SyncStore>(
     for m in req.mutations {
         receipts.push(state.store.push(who, m, Utc::now()).await?);
     }
+    let metrics = &state.metrics;
+    crate::metrics::Metrics::add(&metrics.mutations, receipts.len() as u64);
+    for r in &receipts {
+        match r.outcome {
+            donghanh_protocol::Outcome::Rejected => {
+                crate::metrics::Metrics::add(&metrics.mutations_rejected, 1)
+            }
+            donghanh_protocol::Outcome::Conflict => {
+                crate::metrics::Metrics::add(&metrics.mutations_conflicted, 1)
+            }
+            _ => {}
+        }
+    }
     tracing::info!(device = %caller.device, mutations = receipts.len(), "push");
     Ok(Json(PushResponse {
         receipts,
@@ -79,6 +92,8 @@ pub async fn pull<S: SyncStore>(
         .store
         .pull(caller.user, caller.device, q.cursor, limit, max_bytes)
         .await?;
+    crate::metrics::Metrics::add(&state.metrics.pull_pages, 1);
+    crate::metrics::Metrics::add(&state.metrics.changes_served, page.changes.len() as u64);
     tracing::info!(
         device = %caller.device,
         changes = page.changes.len(),

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 pub mod secrets;
 pub mod store;
 pub mod sync;
@@ -63,6 +64,8 @@ pub struct AppState<S> {
     pub store: Arc<S>,
     /// Settings.
     pub config: Arc<Config>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
     /// A password hash that matches nothing, verified for unknown usernames so that they cost
     /// the same time as a wrong password.
     pub dummy_hash: String,
@@ -73,6 +76,7 @@ impl<S> Clone for AppState<S> {
         Self {
             store: Arc::clone(&self.store),
             config: Arc::clone(&self.config),
+            metrics: Arc::clone(&self.metrics),
             dummy_hash: self.dummy_hash.clone(),
         }
     }
@@ -84,6 +88,7 @@ impl<S: SyncStore> AppState<S> {
         Ok(Self {
             store: Arc::new(store),
             config: Arc::new(config),
+            metrics: Arc::new(metrics::Metrics::default()),
             dummy_hash: auth::hash_password(&auth::new_token()?)?,
         })
     }
@@ -125,6 +130,35 @@ async fn protocol_version(req: Request, next: Next) -> Response {
     response
 }
 
+async fn metrics_text<S: SyncStore>(
+    axum::extract::State(state): axum::extract::State<AppState<S>>,
+) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// Counts responses by status class.
+async fn count_responses<S: SyncStore>(
+    axum::extract::State(state): axum::extract::State<AppState<S>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(req).await;
+    let m = &state.metrics;
+    let counter = match response.status().as_u16() {
+        200..=399 => &m.responses_2xx,
+        400..=499 => &m.responses_4xx,
+        _ => &m.responses_5xx,
+    };
+    metrics::Metrics::add(counter, 1);
+    response
+}
+
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
@@ -145,6 +179,7 @@ async fn method_not_allowed() -> Response {
 pub fn router<S: SyncStore>(state: AppState<S>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text::<S>))
         .route("/v1/enroll", post(auth::enroll::<S>))
         .route("/v1/token", post(auth::refresh::<S>))
         .route("/v1/push", post(api::push::<S>))
@@ -160,6 +195,10 @@ pub fn router<S: SyncStore>(state: AppState<S>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(protocol_version))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_responses::<S>,
+        ))
         .layer(CompressionLayer::new().gzip(true).zstd(true))
         .with_state(state)
 }

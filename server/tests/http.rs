@@ -1142,6 +1142,54 @@ mod sync_flow {
         assert_eq!(latest.version, 4);
         s.stop().await;
     }
+
+    #[tokio::test]
+    async fn metrics_count_without_naming_anyone() {
+        let s = Server::start().await;
+        add_user(&s, "gs.minh", Role::Supervisor).await;
+        let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
+        let person = Person::new(
+            "Mạc Văn Đếm",
+            chrono::NaiveDate::from_ymd_opt(1991, 1, 1).unwrap(),
+            Sex::Male,
+        );
+        let scope = Scope::Person(person.id);
+        push(
+            &s,
+            sup.token(),
+            vec![mutation(
+                &mut sup,
+                MutationOp::Create,
+                "person",
+                scope,
+                person.id,
+                0,
+                &person,
+            )],
+        )
+        .await;
+        pull_all(&s, &mut sup, 1000).await;
+        let text = s
+            .http
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            text.contains("donghanh_mutations_total{outcome=\"received\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("donghanh_pull_pages_total 1"), "{text}");
+        assert!(text.contains("donghanh_changes_served_total 1"), "{text}");
+        assert!(
+            !text.contains("Đếm") && !text.contains(&person.id.to_string()),
+            "{text}"
+        );
+        s.stop().await;
+    }
 }
 
 #[tokio::test]
