@@ -73,6 +73,15 @@ pub enum Error {
     /// The record breaks a domain rule.
     #[error("invalid input: {0}")]
     Invalid(#[from] DomainError),
+    /// The server sent a record this device refuses to store; the page it came in changed
+    /// nothing (its cursor was not advanced either).
+    #[error("the server sent a {kind} record that {problem}; the page was not applied")]
+    RemoteRecord {
+        /// The record kind code the change named (kind codes are not personal data).
+        kind: String,
+        /// What is wrong with it.
+        problem: RemoteProblem,
+    },
     /// The store was written by a newer version of the app.
     #[error(
         "the device store was written by a newer version (schema {found}; this version knows up to {known})"
@@ -95,6 +104,26 @@ pub enum Error {
     /// A file-system failure around the store.
     #[error("file error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// What is wrong with a record received from the server. Never quotes a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteProblem {
+    /// The kind code is not one this version knows.
+    #[error("has a kind this version does not know")]
+    UnknownKind,
+    /// An upsert without the record.
+    #[error("has no content")]
+    Missing,
+    /// The JSON is not a record of its kind.
+    #[error("cannot be decoded as its kind")]
+    Malformed,
+    /// The record's id, kind or scope differs from its change, or from the stored record.
+    #[error("does not match its change or the stored record (id, kind or scope)")]
+    Mismatch,
+    /// The record breaks a domain rule (its message names fields only).
+    #[error("breaks a domain rule: {0}")]
+    Invalid(DomainError),
 }
 
 impl From<rusqlite::Error> for Error {

@@ -7,7 +7,9 @@
 //! - [`crypto`]: the envelope (AES-256-GCM with bound associated data), the key hierarchy and
 //!   the blind index;
 //! - [`store`]: the encrypted SQLite store, its schema and the outbox;
-//! - [`search`]: the name normalisation behind diacritic-insensitive search.
+//! - [`search`]: the name normalisation behind diacritic-insensitive search;
+//! - [`sync`]: the device's data layer of sync: building a push from the outbox, applying
+//!   receipts and pulled pages (the wire types are [`protocol`], re-exported).
 //!
 //! The core knows nothing of uniffi or of HTTP frameworks. It never prints and never exits.
 //!
@@ -26,11 +28,16 @@ pub mod keystore;
 pub mod search;
 #[cfg(feature = "storage")]
 pub mod store;
+#[cfg(feature = "storage")]
+pub mod sync;
 
 #[cfg(feature = "storage")]
 pub use device::Device;
+/// The sync wire types (`donghanh-protocol`), as the core uses them.
 #[cfg(feature = "storage")]
-pub use error::{Error, Result};
+pub use donghanh_protocol as protocol;
+#[cfg(feature = "storage")]
+pub use error::{Error, RemoteProblem, Result};
 #[cfg(feature = "storage")]
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
 #[cfg(feature = "storage")]

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use donghanh_core::domain::{FollowUpTask, Id, Person, Sex, Visit};
+use donghanh_core::protocol::{MutationOp, Outcome, Receipt};
 use donghanh_core::store::SCHEMA_VERSION;
 use donghanh_core::{Device, FileKeyStore};
 use rusqlite::Connection;
@@ -94,6 +95,11 @@ fn every_shipped_fixture_migrates_to_a_schema_equal_to_a_fresh_store() {
 
     let mut checked = 0;
     for version in 1..=SCHEMA_VERSION {
+        // Every shipped version has a frozen fixture; the current one may not have shipped yet
+        // (its fixture is written once, when it does).
+        if version == SCHEMA_VERSION && !fixtures().join(format!("v{version}")).exists() {
+            continue;
+        }
         let dir = tmp.path().join(format!("v{version}"));
         copy_fixture(version, &dir);
         let device = Device::open(
@@ -110,6 +116,7 @@ fn every_shipped_fixture_migrates_to_a_schema_equal_to_a_fresh_store() {
         }
         assert_eq!(device.find_people("co dinh").unwrap().len(), 1);
         assert_eq!(device.pending_changes().unwrap(), 9);
+        check_sync_state(&device, version);
         drop(device);
         assert_eq!(
             schema_of(&Device::store_path(&dir)),
@@ -118,7 +125,51 @@ fn every_shipped_fixture_migrates_to_a_schema_equal_to_a_fresh_store() {
         );
         checked += 1;
     }
-    assert_eq!(checked, SCHEMA_VERSION);
+    assert!(
+        checked >= SCHEMA_VERSION - 1,
+        "a shipped fixture is missing"
+    );
+    assert!(fixtures().join("v1").exists());
+}
+
+/// Sync state of a migrated store (v2): nothing was ever confirmed by a server before v2, so
+/// every record is at server version 0, the outbox pushes as it is, the cursor starts at 0,
+/// and receipts work on the migrated rows.
+fn check_sync_state(device: &Device, version: usize) {
+    let pending = device.store().read(|r| r.pending_mutations(100)).unwrap();
+    assert_eq!(pending.len(), 9, "fixture v{version}");
+    if version == 1 {
+        assert!(pending.iter().all(|m| m.base_version == 0));
+        assert!(pending.iter().all(|m| m.op == MutationOp::Create));
+        for (p, _, _) in fixture_people() {
+            assert_eq!(
+                device.store().read(|r| r.server_version_of(p.id)).unwrap(),
+                Some(0)
+            );
+        }
+        assert_eq!(device.store().read(|r| r.pull_cursor()).unwrap(), 0);
+    }
+    let (p, _, _) = &fixture_people()[0];
+    let m = pending.iter().find(|m| m.record_id == p.id.uuid()).unwrap();
+    assert_eq!(m.patch, serde_json::to_value(p).unwrap());
+    assert!(device.store().read(|r| r.rejected()).unwrap().is_empty());
+    // Exercise the new schema on migrated rows, then roll back so the schema comparison below
+    // sees the store as migrated.
+    let r: Result<(), donghanh_core::Error> = device.store().write(|w| {
+        let receipt = Receipt {
+            client_seq: m.client_seq,
+            record_id: m.record_id,
+            outcome: Outcome::Applied,
+            version: Some(3),
+            op_id: Some(3),
+            reason: None,
+        };
+        let s = w.apply_receipts(&[receipt])?;
+        assert_eq!(s.acknowledged, 1);
+        assert_eq!(w.reader().server_version_of(p.id)?, Some(3));
+        Err(donghanh_core::Error::Busy)
+    });
+    assert!(r.is_err());
 }
 
 #[test]

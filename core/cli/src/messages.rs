@@ -56,6 +56,10 @@ pub(crate) fn core_error(e: &Error) -> String {
         Error::NotFound { kind } => format!("không tìm thấy {} với mã này", kind_vi(kind)),
         Error::AlreadyExists { kind } => format!("{} với mã này đã tồn tại", kind_vi(kind)),
         Error::Invalid(d) => format!("dữ liệu không hợp lệ: {}", d.message_vi()),
+        Error::RemoteRecord { kind, .. } => format!(
+            "máy chủ gửi một {} không hợp lệ; chưa áp dụng gì từ trang dữ liệu này",
+            kind_vi(kind)
+        ),
         Error::NewerSchema { .. } => "kho dữ liệu do phiên bản mới hơn tạo ra".to_owned(),
         Error::DiskFull => "bộ nhớ thiết bị đã đầy; chưa lưu gì".to_owned(),
         Error::Busy => "kho dữ liệu đang được tiến trình khác sử dụng".to_owned(),

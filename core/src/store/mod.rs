@@ -19,6 +19,7 @@
 //! that is not a database are told apart; only the last is moved aside (never deleted).
 
 mod schema;
+pub(crate) mod sync_state;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -82,6 +83,37 @@ pub struct OutboxEntry {
     pub op: String,
     /// The version the change was made on (0 for a create).
     pub base_version: u64,
+}
+
+/// Which outbox rows [`Reader::outbox_entries`] lists.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OutboxFilter {
+    /// Every pending mutation.
+    All,
+    /// The oldest `n`.
+    Oldest(usize),
+    /// One mutation.
+    Seq(u64),
+    /// The pending mutations of one record.
+    Record(Id),
+}
+
+/// Where a sealed patch is kept.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PatchTable {
+    /// A pending mutation.
+    Outbox,
+    /// A mutation the server refused.
+    Rejected,
+}
+
+/// Which outbox rows [`Writer::delete_outbox`] removes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OutboxRemoval {
+    /// Every row sealed under a scope's data key (a purge).
+    Key(i64),
+    /// One mutation (acknowledged or rejected by the server).
+    Seq(u64),
 }
 
 /// One line of a caseload: a person with the dates a worker plans by.
@@ -769,22 +801,41 @@ impl Reader<'_> {
 
     /// The pending outbox, oldest first.
     pub fn outbox(&self) -> Result<Vec<OutboxEntry>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT client_seq, record_id, kind, scope, op, base_version FROM outbox ORDER BY client_seq",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get::<_, i64>(5)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, id, kind, scope, op, base) = row?;
+        self.outbox_entries(OutboxFilter::All)
+    }
+
+    /// Outbox rows (clear columns only), oldest first.
+    pub(crate) fn outbox_entries(&self, filter: OutboxFilter) -> Result<Vec<OutboxEntry>> {
+        // One statement per filter; every value is bound (`-1` means no limit in SQLite).
+        let (condition, arg): (&str, rusqlite::types::Value) = match filter {
+            OutboxFilter::All => ("?1 = ?1", (-1i64).into()),
+            OutboxFilter::Oldest(n) => ("?1 = ?1", i64::try_from(n).unwrap_or(i64::MAX).into()),
+            OutboxFilter::Seq(seq) => ("client_seq = ?1", to_i64(seq)?.into()),
+            OutboxFilter::Record(id) => ("record_id = ?1", id.as_bytes().to_vec().into()),
+        };
+        let limit = match filter {
+            OutboxFilter::Oldest(_) => "?1",
+            OutboxFilter::All | OutboxFilter::Seq(_) | OutboxFilter::Record(_) => "-1",
+        };
+        let sql = format!(
+            "SELECT client_seq, record_id, kind, scope, op, base_version FROM outbox
+             WHERE {condition} ORDER BY client_seq LIMIT {limit}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map([arg], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get::<_, i64>(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, id, kind, scope, op, base) in rows {
             let record_id = id_from_blob(&id).ok_or(Error::Tampered {
                 kind: "outbox".into(),
             })?;
@@ -802,15 +853,29 @@ impl Reader<'_> {
 
     /// The decrypted patch of one outbox mutation (a JSON object of the changed fields).
     pub fn outbox_patch(&self, client_seq: u64) -> Result<Value> {
+        self.sealed_patch(PatchTable::Outbox, client_seq)
+    }
+
+    /// Opens the patch of a mutation, pending (outbox) or refused (rejected). A refused row
+    /// keeps the outbox envelope unchanged, so both open with the outbox AAD.
+    pub(crate) fn sealed_patch(&self, table: PatchTable, client_seq: u64) -> Result<Value> {
+        let (sql, not_found) = match table {
+            PatchTable::Outbox => (
+                "SELECT record_id, scope, key_id, envelope FROM outbox WHERE client_seq = ?1",
+                "outbox",
+            ),
+            PatchTable::Rejected => (
+                "SELECT record_id, scope, key_id, envelope FROM rejected WHERE client_seq = ?1",
+                "rejected mutation",
+            ),
+        };
         let (id, scope, key_id, envelope): (Vec<u8>, String, i64, Vec<u8>) = self
             .conn
-            .query_row(
-                "SELECT record_id, scope, key_id, envelope FROM outbox WHERE client_seq = ?1",
-                [to_i64(client_seq)?],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
+            .query_row(sql, [to_i64(client_seq)?], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?
-            .ok_or(Error::NotFound { kind: "outbox" })?;
+            .ok_or(Error::NotFound { kind: not_found })?;
         let tampered = || Error::Tampered {
             kind: "outbox".into(),
         };
@@ -950,12 +1015,17 @@ impl Writer<'_> {
             .map_err(|_| Error::CorruptKeys)
     }
 
-    /// Deletes the outbox rows sealed under `key_id`, first raising the floor past every number
-    /// removed so that none is ever handed out again.
-    fn delete_outbox_of_key(&mut self, key_id: i64) -> Result<usize> {
+    /// Deletes outbox rows (a scope's, or one acknowledged mutation), first raising the floor
+    /// past every number removed so that none is ever handed out again. The one way rows leave
+    /// the outbox.
+    pub(crate) fn delete_outbox(&mut self, which: OutboxRemoval) -> Result<usize> {
+        let (condition, arg) = match which {
+            OutboxRemoval::Key(key_id) => ("key_id = ?1", key_id),
+            OutboxRemoval::Seq(seq) => ("client_seq = ?1", to_i64(seq)?),
+        };
         let highest: Option<i64> = self.tx.query_row(
-            "SELECT MAX(client_seq) FROM outbox WHERE key_id = ?1",
-            [key_id],
+            &format!("SELECT MAX(client_seq) FROM outbox WHERE {condition}"),
+            [arg],
             |r| r.get(0),
         )?;
         let Some(highest) = highest else {
@@ -965,7 +1035,8 @@ impl Writer<'_> {
         meta_put(&self.tx, "client_seq_floor", &floor.to_be_bytes())?;
         Ok(self
             .tx
-            .execute("DELETE FROM outbox WHERE key_id = ?1", [key_id])?)
+            .prepare_cached(&format!("DELETE FROM outbox WHERE {condition}"))?
+            .execute([arg])?)
     }
 
     fn format_error<R: Record>() -> Error {
@@ -1049,7 +1120,8 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Validates and inserts a new record, with its `create` mutation in the outbox.
+    /// Validates and inserts a new record, with its `create` mutation in the outbox
+    /// (`base_version` 0: the server has never confirmed it; `server_version` starts at 0).
     /// Returns the mutation's `client_seq`.
     pub fn insert<R: Record>(&mut self, record: &R, ctx: &ValidationContext) -> Result<u64> {
         record.validate(ctx)?;
@@ -1086,21 +1158,25 @@ impl Writer<'_> {
         self.push_outbox(record, "create", 0, (key_id, &key), &plain)
     }
 
-    /// Validates and replaces an existing record (version + 1), with an `update` mutation
-    /// carrying only the changed fields. A record cannot change kind or scope.
+    /// Validates and replaces an existing record (local version + 1), with an `update` mutation
+    /// carrying only the changed fields and, as `base_version`, the record's server version
+    /// (0 if the server has never confirmed it). A record cannot change kind or scope.
     pub fn update<R: Record>(&mut self, record: &R, ctx: &ValidationContext) -> Result<u64> {
         record.validate(ctx)?;
         let old: R = self.reader().require(record.id())?;
         if old.scope() != record.scope() {
             return Err(Error::Invalid(crate::domain::DomainError::MismatchedScope));
         }
-        let base = self.reader().version_of(record.id())?.unwrap_or(0);
+        // `version` counts local writes (bound in the AAD); the mutation names the version the
+        // server last confirmed, which is what its three-way merge compares against.
+        let local = self.reader().version_of(record.id())?.unwrap_or(0);
+        let base = self.reader().server_version_of(record.id())?.unwrap_or(0);
         let old_json = serde_json::to_value(&old).map_err(|_| Self::format_error::<R>())?;
         let new_json = serde_json::to_value(record).map_err(|_| Self::format_error::<R>())?;
         let plain = serde_json::to_vec(&new_json).map_err(|_| Self::format_error::<R>())?;
         let patch = serde_json::to_vec(&changed_fields(&old_json, &new_json))
             .map_err(|_| Self::format_error::<R>())?;
-        let (key_id, key, envelope) = self.seal_record(record, base + 1, &plain)?;
+        let (key_id, key, envelope) = self.seal_record(record, local + 1, &plain)?;
         self.tx
             .prepare_cached(
                 "UPDATE records SET subject = ?2, day = ?3, state = ?4, version = ?5, key_id = ?6,
@@ -1111,7 +1187,7 @@ impl Writer<'_> {
                 record.subject().map(|s| *s.as_bytes()),
                 record.day().map(|d| d.to_string()),
                 record.state(),
-                to_i64(base + 1)?,
+                to_i64(local + 1)?,
                 i64::from(key_id),
                 envelope,
             ])?;
@@ -1119,8 +1195,8 @@ impl Writer<'_> {
         self.push_outbox(record, "update", base, (key_id, &key), &patch)
     }
 
-    /// Removes everything of a scope: its records, their index entries, its outbox mutations
-    /// and its data key, in this transaction. Sync calls this only after the scope's outbox has
+    /// Removes everything of a scope: its records, their index entries, its outbox mutations,
+    /// its refused mutations and its data key, in this transaction. Sync calls this only after the scope's outbox has
     /// been pushed. Returns the number of records removed.
     pub fn purge_scope(&mut self, scope: &Scope) -> Result<usize> {
         let scope = scope.to_string();
@@ -1139,7 +1215,10 @@ impl Writer<'_> {
         let n = self
             .tx
             .execute("DELETE FROM records WHERE key_id = ?1", [key_id])?;
-        self.delete_outbox_of_key(key_id)?;
+        self.delete_outbox(OutboxRemoval::Key(key_id))?;
+        // Refused mutations hold the scope's sealed patches (and their clear columns) too.
+        self.tx
+            .execute("DELETE FROM rejected WHERE key_id = ?1", [key_id])?;
         self.tx
             .execute("DELETE FROM scope_keys WHERE key_id = ?1", [key_id])?;
         let mut keys = self.keys.borrow_mut();

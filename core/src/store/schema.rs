@@ -10,13 +10,25 @@
 //!
 //! **Clear columns** (everything else is inside an envelope):
 //! - `meta.k`: names of the key-material entries; `meta.v` holds only wrapped keys, salts,
-//!   the `client_seq` floor and check values.
+//!   the `client_seq` floor, check values and (v2) `pull_cursor`, the last server `op_id`
+//!   applied (8 bytes, big-endian; absent means 0).
 //! - `scope_keys.key_id`, `scope_keys.scope`: which scopes the device holds (random ids).
 //! - `records.id`, `kind`, `scope`, `subject` (random person id), `day` (a date, `YYYY-MM-DD`),
-//!   `state` (coarse status code such as `open`), `version`, `key_id`.
+//!   `state` (coarse status code such as `open`), `version` (local writes; bound in the AAD),
+//!   `key_id`; (v2) `server_version`, the version the server last confirmed (0: never).
 //! - `blind_index.token`: truncated keyed hashes of name prefixes; `record_id`.
 //! - `outbox.client_seq`, `record_id`, `kind`, `scope`, `op`, `base_version`, `key_id`,
 //!   `created_at` (device clock, seconds).
+//! - (v2) `rejected.client_seq`, `record_id`, `kind`, `scope`, `op`, `code` and `message` (the
+//!   server's reason: a stable code and a text that by protocol never carries personal data),
+//!   `at` (device clock, seconds, when the rejection arrived), `key_id`. The refused patch stays
+//!   sealed in `rejected.envelope`, moved unchanged from the outbox row.
+//!
+//! Version 2 adds sync state: `records.server_version` and the `rejected` table. `version`
+//! keeps counting local writes (each write re-seals with a fresh AAD version, so an old
+//! ciphertext cannot be replayed), while `server_version` is what a mutation names as its
+//! `base_version`. They are different numbers: a record written twice locally before its first
+//! push is at local version 2 and server version 0.
 
 use rusqlite_migration::{M, Migrations};
 
@@ -71,14 +83,36 @@ CREATE TABLE outbox (
 ) STRICT;
 ";
 
+/// Version 2: sync state. The server version a record was last confirmed at (from a receipt or a
+/// pulled change), and the mutations the server refused, kept until the user dismisses them.
+///
+/// Rows of v1 get `server_version = 0`: nothing had ever been pushed before v2 (v1 had no sync).
+const V2: &str = r"
+ALTER TABLE records ADD COLUMN server_version INTEGER NOT NULL DEFAULT 0
+    CHECK (server_version >= 0);
+
+CREATE TABLE rejected (
+    client_seq INTEGER PRIMARY KEY NOT NULL,
+    record_id BLOB NOT NULL CHECK (length(record_id) = 16),
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    op TEXT NOT NULL CHECK (op IN ('create', 'update', 'delete')),
+    code TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    key_id INTEGER NOT NULL REFERENCES scope_keys(key_id),
+    envelope BLOB NOT NULL
+) STRICT;
+";
+
 /// The migrations, oldest first. Append only.
 #[must_use]
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The schema version this build writes.
-pub const LATEST: usize = 1;
+pub const LATEST: usize = 2;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -1,0 +1,401 @@
+//! The device-side data layer of sync (DESIGN.md §3, docs/adr/0002): what a push sends, what a
+//! receipt and a pulled page do to the store. No network here; the HTTP client calls these
+//! inside [`Store::write`](crate::store::Store::write) / [`Store::read`](crate::store::Store::read).
+//!
+//! Decisions:
+//!
+//! - **Push.** [`Reader::pending_mutations`] reads the outbox oldest first and opens each sealed
+//!   patch. `base_version` is the record's *server* version at the time of the local change
+//!   (0 for a record the server has never confirmed), not the local write counter: the server
+//!   merges three-way against the versions it issued.
+//! - **Receipts.** `applied`, `merged` and `conflict` acknowledge the mutation: its outbox row
+//!   goes and the record's server version is raised to the receipt's (never lowered: a pulled
+//!   change may already have carried it further). `rejected` moves the row, with its sealed
+//!   patch and the server's code and message, to the `rejected` table, where it stays visible
+//!   until the user dismisses it ([`Writer::dismiss_rejected`]): a refused mutation is never
+//!   dropped silently and never blocks the ones behind it. Either way the client_seq floor is
+//!   raised in the same transaction, so a number is never handed out twice. A receipt for a
+//!   client_seq no longer pending (a replayed response) or naming another record is ignored and
+//!   counted.
+//! - **Pull.** [`Writer::apply_page`] applies one page and stores its cursor in the same
+//!   transaction; any error (propagate it out of the write closure) leaves records, outbox and
+//!   cursor as they were. Changes are taken in `op_id` order; those at or below the stored
+//!   cursor were applied before (a repeated page) and are skipped, and the cursor never moves
+//!   back. An upsert whose version is below the record's server version is stale (a receipt
+//!   already confirmed a later one, whose change follows in the log) and is skipped, so
+//!   versions only move forward.
+//! - **Remote records** are decoded by kind (one `match` over [`RecordKind`] calling a generic
+//!   helper), must carry the id and scope their change names, and must pass their entity's
+//!   structural validation. "Not in the future" is not checked against this device's clock: the
+//!   server validated the record on its own clock, and a phone whose clock runs late must not
+//!   refuse a colleague's visit. A refused record is an [`Error::RemoteRecord`] naming the kind,
+//!   never a value, and fails the whole page. Remote records are sealed like local ones
+//!   (re-sealed at local version + 1) and never create an outbox mutation.
+//! - **Local edits win until acknowledged.** When a pulled record has pending mutations, the
+//!   server's record is stored with the pending patches' fields re-applied on top, oldest
+//!   first, so what the user typed stays on screen until its receipt arrives; the server then
+//!   merges it and a later change brings the merged record. If the overlay would not be a valid
+//!   record, the local record is kept as it was (the patch is still in the outbox, nothing is
+//!   lost). A record with a pending local delete is not brought back. A remote delete removes
+//!   the record and its index entries but leaves its pending mutations in the outbox: they are
+//!   the user's work, and the server answers them with a receipt.
+//! - **Scope events** are returned, not acted on: after a revoke the caller pushes what remains
+//!   for that scope and then calls [`Writer::purge_scope`]; after a grant it bootstraps the
+//!   scope from a snapshot.
+
+use chrono::{DateTime, Utc};
+use donghanh_protocol::{
+    Change, ChangeOp, Mutation, MutationOp, Outcome, PullPage, Receipt, ScopeEvent, ScopeEventKind,
+};
+use serde_json::Value;
+
+use crate::domain::{
+    AbsenceReport, AccessLog, Assignment, Attendance, ConsentRecord, DrugTest, Episode,
+    FollowUpTask, Id, Person, Record, RecordKind, Referral, RelapseEvent, Session, SupervisionNote,
+    SupportBenefit, Transfer, ValidationContext, Visit,
+};
+use crate::error::RemoteProblem;
+use crate::store::sync_state::PULL_CURSOR;
+use crate::store::{OutboxFilter, OutboxRemoval, Reader, Writer};
+use crate::{Error, Result};
+
+/// Longest reason message kept from the server, in characters (a bound, not a format).
+const MESSAGE_MAX: usize = 500;
+
+/// What [`Writer::apply_receipts`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReceiptSummary {
+    /// Mutations the server applied (`applied`, `merged` or `conflict`), removed from the outbox.
+    pub acknowledged: usize,
+    /// Mutations the server refused, moved to the rejected list.
+    pub rejected: usize,
+    /// Receipts for mutations no longer pending (a replayed response) or for another record.
+    pub ignored: usize,
+}
+
+/// What [`Writer::apply_page`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageSummary {
+    /// Records stored from the server as sent.
+    pub upserted: usize,
+    /// Records stored from the server with pending local fields re-applied on top.
+    pub kept_local: usize,
+    /// Records removed.
+    pub deleted: usize,
+    /// Changes skipped: already applied (at or below the cursor), stale, or a delete of a
+    /// record this device does not hold.
+    pub skipped: usize,
+    /// Scopes granted: bootstrap each from a snapshot.
+    pub grants: Vec<ScopeEvent>,
+    /// Scopes revoked: push what remains for each, then purge it.
+    pub revokes: Vec<ScopeEvent>,
+    /// The cursor stored with the page.
+    pub cursor: u64,
+    /// Whether the server has more pages now.
+    pub has_more: bool,
+}
+
+/// A mutation the server refused, kept for the user until dismissed. The patch stays sealed
+/// ([`Reader::rejected_patch`]); the reason comes from the server, whose messages never carry
+/// personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedMutation {
+    /// The mutation's sequence number (never reused).
+    pub client_seq: u64,
+    /// The record it changed.
+    pub record_id: Id,
+    /// The record's kind code.
+    pub kind: String,
+    /// The record's scope.
+    pub scope: String,
+    /// What the mutation did.
+    pub op: MutationOp,
+    /// The server's stable reason code.
+    pub code: String,
+    /// The server's explanation.
+    pub message: String,
+    /// When the rejection arrived (device clock, Unix seconds; display only).
+    pub at: i64,
+}
+
+/// The op of an outbox code (`create`, `update`, `delete`).
+pub(crate) fn op_from_code(code: &str) -> Option<MutationOp> {
+    match code {
+        "create" => Some(MutationOp::Create),
+        "update" => Some(MutationOp::Update),
+        "delete" => Some(MutationOp::Delete),
+        _ => None,
+    }
+}
+
+/// Validation of remote records: structure and domain rules, but no "not in the future" check
+/// against this device's clock (the server checked the record on its own).
+fn remote_context() -> ValidationContext {
+    ValidationContext {
+        now: DateTime::<Utc>::MAX_UTC,
+    }
+}
+
+fn remote_error(kind: &str, problem: RemoteProblem) -> Error {
+    // The kind code comes from the server; keep it short and printable whatever it is.
+    let kind: String = kind
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(40)
+        .collect();
+    Error::RemoteRecord { kind, problem }
+}
+
+impl Reader<'_> {
+    /// Up to `limit` pending mutations, oldest first, with their patches opened: what the next
+    /// push sends.
+    pub fn pending_mutations(&self, limit: usize) -> Result<Vec<Mutation<Value>>> {
+        self.outbox_entries(OutboxFilter::Oldest(limit))?
+            .into_iter()
+            .map(|e| {
+                let op = op_from_code(&e.op).ok_or(Error::Tampered {
+                    kind: "outbox".into(),
+                })?;
+                Ok(Mutation {
+                    patch: self.outbox_patch(e.client_seq)?,
+                    client_seq: e.client_seq,
+                    record_id: e.record_id.uuid(),
+                    kind: e.kind,
+                    scope: e.scope,
+                    op,
+                    base_version: e.base_version,
+                })
+            })
+            .collect()
+    }
+
+    /// The mutations the server refused, oldest first.
+    pub fn rejected(&self) -> Result<Vec<RejectedMutation>> {
+        self.rejected_rows()
+    }
+
+    /// The patch of a refused mutation (to show the user what was not accepted).
+    pub fn rejected_patch(&self, client_seq: u64) -> Result<Value> {
+        self.rejected_patch_of(client_seq)
+    }
+
+    /// The last server `op_id` applied (0 before the first pull).
+    pub fn pull_cursor(&self) -> Result<u64> {
+        Ok(self.meta_u64(PULL_CURSOR)?.unwrap_or(0))
+    }
+}
+
+/// How one pulled upsert landed.
+enum Upserted {
+    Stored,
+    KeptLocal,
+    Skipped,
+}
+
+impl Writer<'_> {
+    /// Applies the receipts of a push (see the module notes). One transaction with the caller's
+    /// closure: either every receipt is recorded or none.
+    pub fn apply_receipts(&mut self, receipts: &[Receipt]) -> Result<ReceiptSummary> {
+        let mut summary = ReceiptSummary::default();
+        let now = Utc::now().timestamp();
+        for receipt in receipts {
+            let pending = self
+                .reader()
+                .outbox_entries(OutboxFilter::Seq(receipt.client_seq))?;
+            let Some(entry) = pending.first() else {
+                summary.ignored += 1;
+                continue;
+            };
+            if entry.record_id.uuid() != receipt.record_id {
+                summary.ignored += 1;
+                continue;
+            }
+            match receipt.outcome {
+                Outcome::Applied | Outcome::Merged | Outcome::Conflict => {
+                    self.delete_outbox(OutboxRemoval::Seq(receipt.client_seq))?;
+                    if let Some(version) = receipt.version {
+                        self.raise_server_version(entry.record_id, version)?;
+                    }
+                    summary.acknowledged += 1;
+                }
+                Outcome::Rejected => {
+                    let (code, message) = receipt
+                        .reason
+                        .as_ref()
+                        .map_or(("rejected", "the server gave no reason"), |r| {
+                            (r.code.as_str(), r.message.as_str())
+                        });
+                    let message: String = message.chars().take(MESSAGE_MAX).collect();
+                    self.reject_outbox(receipt.client_seq, code, &message, now)?;
+                    summary.rejected += 1;
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Forgets a refused mutation once the user has seen it. Returns whether it existed.
+    pub fn dismiss_rejected(&mut self, client_seq: u64) -> Result<bool> {
+        self.delete_rejected(client_seq)
+    }
+
+    /// Applies one pulled page and stores its cursor, in this transaction (see the module
+    /// notes). On error nothing of the page may be kept: return the error from the write
+    /// closure so the transaction rolls back.
+    pub fn apply_page(&mut self, page: &PullPage<Value>) -> Result<PageSummary> {
+        let cursor = self.reader().pull_cursor()?;
+        let pending = self.reader().pending_record_ids()?;
+        let mut summary = PageSummary {
+            has_more: page.has_more,
+            ..PageSummary::default()
+        };
+        let mut changes: Vec<&Change<Value>> = page.changes.iter().collect();
+        changes.sort_by_key(|c| c.op_id);
+        for change in changes {
+            if change.op_id <= cursor {
+                summary.skipped += 1;
+                continue;
+            }
+            let kind = RecordKind::from_code(&change.kind)
+                .ok_or_else(|| remote_error(&change.kind, RemoteProblem::UnknownKind))?;
+            match change.op {
+                ChangeOp::Upsert => {
+                    let has_pending = pending.contains(&Id::from(change.record_id));
+                    match upsert(self, kind, change, has_pending)? {
+                        Upserted::Stored => summary.upserted += 1,
+                        Upserted::KeptLocal => summary.kept_local += 1,
+                        Upserted::Skipped => summary.skipped += 1,
+                    }
+                }
+                ChangeOp::Delete => {
+                    if self.apply_delete(kind, change)? {
+                        summary.deleted += 1;
+                    } else {
+                        summary.skipped += 1;
+                    }
+                }
+            }
+        }
+        let mut events: Vec<&ScopeEvent> = page
+            .scope_events
+            .iter()
+            .filter(|e| e.op_id > cursor)
+            .collect();
+        events.sort_by_key(|e| e.op_id);
+        for event in events {
+            match event.kind {
+                ScopeEventKind::Grant => summary.grants.push(event.clone()),
+                ScopeEventKind::Revoke => summary.revokes.push(event.clone()),
+            }
+        }
+        summary.cursor = cursor.max(page.next_cursor);
+        self.put_meta_u64(PULL_CURSOR, summary.cursor)?;
+        Ok(summary)
+    }
+
+    /// A remote delete. Returns whether a record was removed.
+    fn apply_delete(&mut self, kind: RecordKind, change: &Change<Value>) -> Result<bool> {
+        let id = Id::from(change.record_id);
+        let Some(stored) = self.reader().stored_identity(id)? else {
+            return Ok(false);
+        };
+        if stored.kind != kind.code() || stored.scope != change.scope {
+            return Err(remote_error(kind.code(), RemoteProblem::Mismatch));
+        }
+        if stored.server_version > change.version {
+            return Ok(false);
+        }
+        self.delete_record(id)
+    }
+}
+
+/// The one dispatch from a kind code to its entity type.
+fn upsert(
+    w: &mut Writer<'_>,
+    kind: RecordKind,
+    change: &Change<Value>,
+    has_pending: bool,
+) -> Result<Upserted> {
+    match kind {
+        RecordKind::Person => upsert_as::<Person>(w, change, has_pending),
+        RecordKind::Episode => upsert_as::<Episode>(w, change, has_pending),
+        RecordKind::Assignment => upsert_as::<Assignment>(w, change, has_pending),
+        RecordKind::Visit => upsert_as::<Visit>(w, change, has_pending),
+        RecordKind::DrugTest => upsert_as::<DrugTest>(w, change, has_pending),
+        RecordKind::FollowUpTask => upsert_as::<FollowUpTask>(w, change, has_pending),
+        RecordKind::Session => upsert_as::<Session>(w, change, has_pending),
+        RecordKind::Attendance => upsert_as::<Attendance>(w, change, has_pending),
+        RecordKind::SupervisionNote => upsert_as::<SupervisionNote>(w, change, has_pending),
+        RecordKind::Referral => upsert_as::<Referral>(w, change, has_pending),
+        RecordKind::SupportBenefit => upsert_as::<SupportBenefit>(w, change, has_pending),
+        RecordKind::RelapseEvent => upsert_as::<RelapseEvent>(w, change, has_pending),
+        RecordKind::AbsenceReport => upsert_as::<AbsenceReport>(w, change, has_pending),
+        RecordKind::Transfer => upsert_as::<Transfer>(w, change, has_pending),
+        RecordKind::Consent => upsert_as::<ConsentRecord>(w, change, has_pending),
+        RecordKind::AccessLog => upsert_as::<AccessLog>(w, change, has_pending),
+    }
+}
+
+/// Whether a record is the one its change names and passes its rules (remote context).
+fn check_remote<R: Record>(record: &R, change: &Change<Value>) -> Result<()> {
+    let kind = R::KIND.code();
+    if record.id().uuid() != change.record_id || record.scope().to_string() != change.scope {
+        return Err(remote_error(kind, RemoteProblem::Mismatch));
+    }
+    record
+        .validate(&remote_context())
+        .map_err(|e| remote_error(kind, RemoteProblem::Invalid(e)))
+}
+
+fn upsert_as<R: Record>(
+    w: &mut Writer<'_>,
+    change: &Change<Value>,
+    has_pending: bool,
+) -> Result<Upserted> {
+    let kind = R::KIND.code();
+    let json = change
+        .record
+        .as_ref()
+        .ok_or_else(|| remote_error(kind, RemoteProblem::Missing))?;
+    let server: R = serde_json::from_value(json.clone())
+        .map_err(|_| remote_error(kind, RemoteProblem::Malformed))?;
+    check_remote(&server, change)?;
+    let id = server.id();
+    if let Some(stored) = w.reader().stored_identity(id)? {
+        if stored.kind != kind || stored.scope != change.scope {
+            return Err(remote_error(kind, RemoteProblem::Mismatch));
+        }
+        if stored.server_version > change.version {
+            return Ok(Upserted::Skipped);
+        }
+    }
+    if !has_pending {
+        w.put_remote(&server, change.version)?;
+        return Ok(Upserted::Stored);
+    }
+    let entries = w.reader().outbox_entries(OutboxFilter::Record(id))?;
+    if entries.iter().any(|e| e.op == "delete") {
+        // Deleted here, not yet acknowledged: do not bring it back.
+        return Ok(Upserted::KeptLocal);
+    }
+    let overlaid = match json.as_object() {
+        Some(fields) => {
+            let mut merged = fields.clone();
+            for entry in &entries {
+                if let Value::Object(patch) = w.reader().outbox_patch(entry.client_seq)? {
+                    merged.extend(patch);
+                }
+            }
+            serde_json::from_value::<R>(Value::Object(merged))
+                .ok()
+                .filter(|r| check_remote(r, change).is_ok())
+        }
+        None => None,
+    };
+    let record = match overlaid {
+        Some(record) => record,
+        None => w.reader().get::<R>(id)?.unwrap_or(server),
+    };
+    w.put_remote(&record, change.version)?;
+    Ok(Upserted::KeptLocal)
+}
