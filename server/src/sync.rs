@@ -45,6 +45,8 @@ pub struct Current {
     pub version: u64,
     /// Version at which each field last changed.
     pub field_versions: BTreeMap<String, u64>,
+    /// The device that last changed each field.
+    pub field_devices: BTreeMap<String, Id>,
     /// A tombstone.
     pub deleted: bool,
 }
@@ -58,6 +60,8 @@ pub struct Access {
     pub role: Role,
     /// Whether they hold the mutation's scope.
     pub holds_scope: bool,
+    /// The device the mutation comes from.
+    pub device: Id,
 }
 
 /// A change of who holds a scope.
@@ -80,6 +84,8 @@ pub struct Plan {
     pub version: u64,
     /// Its field versions.
     pub field_versions: BTreeMap<String, u64>,
+    /// The device that last changed each field.
+    pub field_devices: BTreeMap<String, Id>,
     /// Whether it is now a tombstone.
     pub deleted: bool,
     /// Applied, merged or conflict.
@@ -135,6 +141,7 @@ pub fn plan(
     let ctx = ValidationContext {
         now: now + DEVICE_CLOCK_SLACK,
     };
+    let mut changed_fields: Vec<String> = Vec::new();
     let (record, version, mut field_versions, outcome, conflicts, deleted) = match m.op {
         MutationOp::Create => {
             if current.is_some() {
@@ -145,16 +152,25 @@ pub fn plan(
             }
             let record = object(&m.patch)?.clone();
             let fv = record.keys().map(|k| (k.clone(), 1)).collect();
+            changed_fields = record.keys().cloned().collect();
             (record, 1, fv, Outcome::Applied, Vec::new(), false)
         }
         MutationOp::Update => {
             let cur = current
                 .filter(|c| !c.deleted)
                 .ok_or_else(|| reject(codes::NOT_FOUND, "no such record"))?;
+            // A device's own earlier edits are not a conflict: its mutations all name the base
+            // it last heard of, and apply in its own order.
+            let others: BTreeMap<String, u64> = cur
+                .field_versions
+                .iter()
+                .filter(|(f, _)| cur.field_devices.get(*f) != Some(&access.device))
+                .map(|(f, v)| (f.clone(), *v))
+                .collect();
             let merged = merge_patch(
                 &cur.record,
                 cur.version,
-                &cur.field_versions,
+                &others,
                 m.base_version,
                 object(&m.patch)?,
                 &IMMUTABLE,
@@ -173,6 +189,7 @@ pub fn plan(
             for field in &merged.changed {
                 fv.insert(field.clone(), version);
             }
+            changed_fields.clone_from(&merged.changed);
             let outcome = match merged.kind {
                 MergeKind::Applied => Outcome::Applied,
                 MergeKind::Merged => Outcome::Merged,
@@ -235,14 +252,20 @@ pub fn plan(
             membership.push(Membership::Grant(scope, h));
         }
     }
+    let mut field_devices = current.map(|c| c.field_devices.clone()).unwrap_or_default();
+    for field in changed_fields {
+        field_devices.insert(field, access.device);
+    }
     if deleted {
         field_versions.clear();
+        field_devices.clear();
     }
     Ok(Plan {
         record,
         typed: (!deleted).then_some(typed),
         version,
         field_versions,
+        field_devices,
         deleted,
         outcome,
         conflicts,
@@ -289,6 +312,7 @@ mod tests {
             user: Id::new(),
             role,
             holds_scope: holds,
+            device: Id::new(),
         }
     }
 
@@ -301,6 +325,7 @@ mod tests {
             record,
             version,
             field_versions,
+            field_devices: BTreeMap::new(),
             deleted: false,
         }
     }
@@ -475,5 +500,50 @@ mod tests {
         let plan = plan(&m, Some(&cur), sup, Utc::now()).unwrap();
         assert!(plan.deleted);
         assert_eq!(plan.membership, vec![Membership::Revoke(scope, hoa)]);
+    }
+
+    #[test]
+    fn a_device_never_conflicts_with_its_own_earlier_edit() {
+        let p = person();
+        let scope = Scope::Person(p.id);
+        let phone = access(Role::Volunteer, true);
+        let cur = current_of("person", scope, serde_json::to_value(&p).unwrap(), 1);
+        // Two offline edits of the same field, both made on version 1.
+        let first = mutation(
+            MutationOp::Update,
+            "person",
+            scope,
+            p.id,
+            1,
+            json!({"phone": "0900000001"}),
+        );
+        let one = plan(&first, Some(&cur), phone, Utc::now()).unwrap();
+        let after = Current {
+            record: one.record.clone(),
+            version: one.version,
+            field_versions: one.field_versions.clone(),
+            field_devices: one.field_devices.clone(),
+            ..cur.clone()
+        };
+        let second = mutation(
+            MutationOp::Update,
+            "person",
+            scope,
+            p.id,
+            1,
+            json!({"phone": "0900000002"}),
+        );
+        let two = plan(&second, Some(&after), phone, Utc::now()).unwrap();
+        assert_eq!(two.outcome, Outcome::Merged);
+        assert!(two.conflicts.is_empty());
+        // Another device making the same edit on version 1 does conflict.
+        let other = plan(
+            &second,
+            Some(&after),
+            access(Role::Volunteer, true),
+            Utc::now(),
+        )
+        .unwrap();
+        assert_eq!(other.outcome, Outcome::Conflict);
     }
 }

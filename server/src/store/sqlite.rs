@@ -66,6 +66,7 @@ CREATE TABLE records (
     deleted INTEGER NOT NULL DEFAULT 0,
     op_id INTEGER NOT NULL,
     field_versions TEXT NOT NULL,
+    field_devices TEXT NOT NULL,
     sealed BLOB NOT NULL
 ) STRICT;
 CREATE INDEX records_op ON records(op_id);
@@ -165,6 +166,9 @@ fn ts(t: DateTime<Utc>) -> i64 {
 fn from_ts(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).unwrap_or_default()
 }
+
+/// A record's row: kind, scope, version, deleted, field versions, field devices, sealed JSON.
+type CurrentRow = (String, String, i64, i64, String, String, Vec<u8>);
 
 /// An open conflict's row: record id, kind, scope, field, sealed values.
 type ConflictRow = (Vec<u8>, String, String, String, Vec<u8>);
@@ -272,11 +276,12 @@ impl SqliteStore {
             )
             .map_err(db_err)?;
         tx.execute(
-            "INSERT INTO records(id, kind, scope, version, deleted, op_id, field_versions, sealed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            "INSERT INTO records(id, kind, scope, version, deleted, op_id, field_versions, field_devices, sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(id) DO UPDATE SET version = excluded.version,
                deleted = excluded.deleted, op_id = excluded.op_id,
-               field_versions = excluded.field_versions, sealed = excluded.sealed",
+               field_versions = excluded.field_versions, field_devices = excluded.field_devices,
+               sealed = excluded.sealed",
             params![
                 id,
                 m.kind,
@@ -285,6 +290,7 @@ impl SqliteStore {
                 i64::from(plan.deleted),
                 i64::try_from(op_id).map_err(db_err)?,
                 serde_json::to_string(&plan.field_versions).map_err(db_err)?,
+                serde_json::to_string(&plan.field_devices).map_err(db_err)?,
                 sealed
             ],
         )
@@ -379,15 +385,26 @@ impl SqliteStore {
         keys: &ServerKeys,
         id: &[u8; 16],
     ) -> StoreResult<Option<Current>> {
-        let row: Option<(String, String, i64, i64, String, Vec<u8>)> = tx
+        let row: Option<CurrentRow> = tx
             .query_row(
-                "SELECT kind, scope, version, deleted, field_versions, sealed FROM records WHERE id = ?1",
+                "SELECT kind, scope, version, deleted, field_versions, field_devices, sealed
+                 FROM records WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
             )
             .optional()
             .map_err(db_err)?;
-        let Some((kind, scope, version, deleted, fv, sealed)) = row else {
+        let Some((kind, scope, version, deleted, fv, fd, sealed)) = row else {
             return Ok(None);
         };
         let plain = keys.open("records", id, &sealed).map_err(db_err)?;
@@ -401,6 +418,7 @@ impl SqliteStore {
             record,
             version: u64::try_from(version).map_err(db_err)?,
             field_versions: serde_json::from_str(&fv).map_err(db_err)?,
+            field_devices: serde_json::from_str(&fd).map_err(db_err)?,
             deleted: deleted != 0,
         }))
     }
@@ -756,6 +774,7 @@ impl SyncStore for SqliteStore {
                 user: caller.user,
                 role: caller.role,
                 holds_scope,
+                device: caller.device,
             };
             let receipt = match sync::plan(&m, current.as_ref(), access, now) {
                 Err(reason) => Receipt {
@@ -1192,6 +1211,7 @@ impl SyncStore for SqliteStore {
                     user: caller.user,
                     role: caller.role,
                     holds_scope: true,
+                    device: caller.device,
                 };
                 let plan = sync::plan(&m, Some(&current), access, now).map_err(|e| {
                     StoreError::Invalid(donghanh_core::domain::DomainError::InvalidFormat {
