@@ -191,4 +191,60 @@ impl Device {
     pub fn pending_changes(&self) -> Result<usize> {
         Ok(self.store.read(|r| r.outbox())?.len())
     }
+
+    /// Adds a record of any kind (validated, sealed, queued for sync).
+    pub fn add_record<R: Record>(&self, record: &R) -> Result<Id> {
+        self.insert(record)
+    }
+
+    /// Replaces a record (validated; only the changed fields are queued for sync).
+    pub fn update_record<R: Record>(&self, record: &R) -> Result<()> {
+        let ctx = ValidationContext::now();
+        self.store.write(|w| w.update(record, &ctx))?;
+        Ok(())
+    }
+
+    /// A record of any kind by id.
+    pub fn record<R: Record>(&self, id: Id) -> Result<R> {
+        self.store.read(|r| r.require(id))
+    }
+}
+
+#[cfg(feature = "sync")]
+impl Device {
+    /// Creates a device store in `dir` and enrols it with a server: the user's login gives the
+    /// device its own id and tokens. If the server refuses, no store is left behind.
+    pub fn enroll(
+        dir: &Path,
+        keystore: &dyn KeyStore,
+        pin: &str,
+        server: &str,
+        username: &str,
+        password: &str,
+        label: &str,
+    ) -> Result<Device> {
+        if Self::store_path(dir).exists() {
+            return Err(crate::Error::AlreadyInitialised(Self::store_path(dir)));
+        }
+        let creds = crate::sync::client::enroll(server, username, password, label)?;
+        let device = Self::init(dir, keystore, pin)?;
+        crate::sync::client::keep_credentials(&device.store, &creds)?;
+        Ok(device)
+    }
+
+    /// This device's id and its user's id, once enrolled.
+    pub fn enrollment(&self) -> Result<Option<(uuid::Uuid, uuid::Uuid)>> {
+        let Some(raw) = self.store.read(|r| r.credentials())? else {
+            return Ok(None);
+        };
+        let creds: crate::sync::client::Credentials =
+            serde_json::from_slice(&raw).map_err(|_| crate::Error::CorruptKeys)?;
+        Ok(Some((creds.device_id, creds.user_id)))
+    }
+
+    /// One sync round: push the outbox, pull what changed, bootstrap granted scopes, purge
+    /// revoked ones. A revoked device is wiped and answers [`crate::Error::DeviceRevoked`].
+    pub fn sync(&self) -> Result<crate::sync::client::SyncReport> {
+        crate::sync::client::sync(&self.store)
+    }
 }

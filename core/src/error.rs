@@ -35,6 +35,26 @@ pub enum Error {
     /// The platform key store failed (key missing, rejected, unavailable).
     #[error("device key: {0}")]
     KeyStore(#[from] KeyStoreError),
+    /// The device was revoked and its data wiped; enrol it again to use it.
+    #[error("this device was revoked and its data was wiped; enrol it again")]
+    Wiped,
+    /// The device was revoked by the server: its data has just been wiped.
+    #[error("this device was revoked by the server; its data has been wiped")]
+    DeviceRevoked,
+    /// The device is not enrolled with a server.
+    #[error("this device is not enrolled with a server")]
+    NotEnrolled,
+    /// The server could not be reached or answered outside the protocol.
+    #[error("network: {0}")]
+    Network(String),
+    /// The server refused the request.
+    #[error("the server refused: {code}: {message}")]
+    Server {
+        /// The error code.
+        code: String,
+        /// The server's message (never personal data, by protocol).
+        message: String,
+    },
     /// The file could not be read as a database; it was moved aside, not deleted.
     #[error(
         "the device store is damaged; it was moved aside to {moved_to} (re-enroll to download the data again)"

@@ -52,6 +52,23 @@ struct Cli {
 enum Command {
     /// Create a new encrypted device store (tạo kho dữ liệu mới).
     Init,
+    /// Enrol this device with a server and create its store (đăng ký thiết bị).
+    Enroll {
+        /// The server's address, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        server: String,
+        /// The user's login name.
+        #[arg(long)]
+        username: String,
+        /// The user's password.
+        #[arg(long, env = "DONGHANH_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// A label for this device (no personal names).
+        #[arg(long, default_value = "donghanh CLI")]
+        label: String,
+    },
+    /// Send local changes and receive the server's (đồng bộ).
+    Sync,
     /// People (người được quản lý).
     #[command(subcommand)]
     Person(PersonCmd),
@@ -294,6 +311,39 @@ fn run(cli: &Cli) -> CliResult {
             println!("{}", Device::store_path(dir).display());
         }
         Command::Demo => demo::run(dir, cli.pin.as_deref())?,
+        Command::Enroll {
+            server,
+            username,
+            password,
+            label,
+        } => {
+            let pin = pin(cli)?;
+            if Device::store_path(dir).exists() {
+                return Err(
+                    donghanh_core::Error::AlreadyInitialised(Device::store_path(dir)).into(),
+                );
+            }
+            std::fs::create_dir_all(dir).map_err(|e| Failure(messages::io_error(&e)))?;
+            let key = key_path(dir);
+            let keystore =
+                FileKeyStore::create(&key).map_err(|e| Failure(messages::keystore_error(&e)))?;
+            Device::enroll(dir, &keystore, pin, server, username, password, label).map_err(
+                |e| {
+                    // Nothing is protected by the key yet: remove it so enrolment can be retried.
+                    let _ = std::fs::remove_file(&key);
+                    Failure::from(e)
+                },
+            )?;
+            println!("{}", Device::store_path(dir).display());
+        }
+        Command::Sync => {
+            let device = open_device(dir, pin(cli)?)?;
+            let r = device.sync()?;
+            println!(
+                "pushed {} rejected {} pulled {} purged {}",
+                r.pushed, r.rejected, r.pulled, r.purged
+            );
+        }
         Command::Person(cmd) => {
             let device = open_device(dir, pin(cli)?)?;
             match cmd {

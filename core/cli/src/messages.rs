@@ -54,6 +54,13 @@ pub(crate) fn core_error(e: &Error) -> String {
         Error::Tampered { kind } => format!("một {} đã bị sửa đổi hoặc hỏng", kind_vi(kind)),
         Error::Format { kind } => format!("không đọc được một {}", kind_vi(kind)),
         Error::NotFound { kind } => format!("không tìm thấy {} với mã này", kind_vi(kind)),
+        Error::Wiped => "thiết bị đã bị thu hồi và dữ liệu đã được xóa; hãy đăng ký lại".to_owned(),
+        Error::DeviceRevoked => {
+            "thiết bị đã bị máy chủ thu hồi; dữ liệu trên máy đã được xóa".to_owned()
+        }
+        Error::NotEnrolled => "thiết bị chưa đăng ký với máy chủ (chạy `enroll`)".to_owned(),
+        Error::Network(_) => "không kết nối được máy chủ; dữ liệu vẫn được giữ trên máy".to_owned(),
+        Error::Server { .. } => "máy chủ từ chối yêu cầu".to_owned(),
         Error::AlreadyExists { kind } => format!("{} với mã này đã tồn tại", kind_vi(kind)),
         Error::Invalid(d) => format!("dữ liệu không hợp lệ: {}", d.message_vi()),
         Error::RemoteRecord { kind, .. } => format!(

@@ -356,6 +356,9 @@ impl Store {
                 known: schema::LATEST,
             });
         }
+        if meta_get(&conn, "wiped")?.is_some() {
+            return Err(Error::Wiped);
+        }
         let (master, keys_ok) = Self::unlock(&conn, keystore, pin)?;
         if !keys_ok {
             return Err(Error::CorruptKeys);
@@ -1226,5 +1229,52 @@ impl Writer<'_> {
             keys.by_id.remove(&id);
         }
         Ok(n)
+    }
+}
+
+/// Associated-data id of the sealed device credentials in `meta`.
+const CREDENTIALS_ID: [u8; 16] = *b"credentials-v1\0\0";
+
+impl Reader<'_> {
+    /// The device's sync credentials (sealed under the master key), if it is enrolled.
+    pub fn credentials(&self) -> Result<Option<Vec<u8>>> {
+        let Some(sealed) = meta_get(self.conn, "credentials")? else {
+            return Ok(None);
+        };
+        let keys = self.keys.borrow();
+        crypto::open(&keys.master, &meta_aad(&CREDENTIALS_ID), &sealed)
+            .map(Some)
+            .map_err(|_| Error::CorruptKeys)
+    }
+}
+
+impl Writer<'_> {
+    /// Stores the device's sync credentials, sealed under the master key: a copied database
+    /// without the PIN and the platform key cannot sync as this device.
+    pub fn put_credentials(&mut self, plain: &[u8]) -> Result<()> {
+        let sealed = {
+            let keys = self.keys.borrow();
+            crypto::seal_next(self.nonces, &keys.master, &meta_aad(&CREDENTIALS_ID), plain)
+                .map_err(|_| Error::CorruptKeys)?
+        };
+        meta_put(&self.tx, "credentials", &sealed)
+    }
+
+    /// The remote wipe (a revoked device): every scope is purged, then the credentials, the
+    /// wrapped master key and the canary are deleted. What is left can never be decrypted, and
+    /// opening the store says so ([`Error::Wiped`]).
+    pub fn wipe(&mut self) -> Result<usize> {
+        let scopes = self.reader().scopes()?;
+        let mut removed = 0;
+        for scope in scopes {
+            let scope: Scope = scope.parse().map_err(|_| Error::CorruptKeys)?;
+            removed += self.purge_scope(&scope)?;
+        }
+        self.tx.execute(
+            "DELETE FROM meta WHERE k IN ('credentials', 'master_wrapped', 'canary', 'device_secret_wrapped')",
+            [],
+        )?;
+        meta_put(&self.tx, "wiped", b"1")?;
+        Ok(removed)
     }
 }

@@ -43,9 +43,13 @@
 //!   for that scope and then calls [`Writer::purge_scope`]; after a grant it bootstraps the
 //!   scope from a snapshot.
 
+#[cfg(feature = "sync")]
+pub mod client;
+
 use chrono::{DateTime, Utc};
 use donghanh_protocol::{
     Change, ChangeOp, Mutation, MutationOp, Outcome, PullPage, Receipt, ScopeEvent, ScopeEventKind,
+    SnapshotPage,
 };
 use serde_json::Value;
 
@@ -186,6 +190,7 @@ impl Reader<'_> {
 }
 
 /// How one pulled upsert landed.
+#[derive(PartialEq, Eq)]
 enum Upserted {
     Stored,
     KeptLocal,
@@ -291,6 +296,27 @@ impl Writer<'_> {
         summary.cursor = cursor.max(page.next_cursor);
         self.put_meta_u64(PULL_CURSOR, summary.cursor)?;
         Ok(summary)
+    }
+
+    /// Applies one page of a scope snapshot (the bootstrap after a grant): each record is
+    /// stored like a pulled upsert, with the same checks and the same care for pending local
+    /// edits, but the pull cursor is not touched (a snapshot is not a log range). Returns the
+    /// number of records stored.
+    pub fn apply_snapshot(&mut self, page: &SnapshotPage<Value>) -> Result<usize> {
+        let pending = self.reader().pending_record_ids()?;
+        let mut stored = 0;
+        for change in &page.records {
+            if change.scope != page.scope || change.op != ChangeOp::Upsert {
+                return Err(remote_error(&change.kind, RemoteProblem::Mismatch));
+            }
+            let kind = RecordKind::from_code(&change.kind)
+                .ok_or_else(|| remote_error(&change.kind, RemoteProblem::UnknownKind))?;
+            let has_pending = pending.contains(&Id::from(change.record_id));
+            if upsert(self, kind, change, has_pending)? != Upserted::Skipped {
+                stored += 1;
+            }
+        }
+        Ok(stored)
     }
 
     /// A remote delete. Returns whether a record was removed.

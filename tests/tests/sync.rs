@@ -1,0 +1,225 @@
+//! End to end: the real server on loopback, real devices on real encrypted files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+use donghanh_core::domain::{
+    Assignment, Episode, EpisodeKind, FollowUpTask, Person, PriorRehab, Role, Sex, Visit,
+};
+use donghanh_core::{Error, search};
+use donghanh_e2e::{TestServer, reopen};
+
+fn person(name: &str) -> Person {
+    let mut p = Person::new(
+        name,
+        chrono::NaiveDate::from_ymd_opt(1989, 4, 5).unwrap(),
+        Sex::Male,
+    );
+    p.phone = Some("0987654321".into());
+    p
+}
+
+/// Every file under `dir`, checked for `markers` (raw and diacritic-folded).
+fn assert_no_marker(dir: &Path, markers: &[&str]) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for m in markers {
+            for needle in [m.to_string(), search::fold(m)] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle:?} in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_case_goes_from_supervisor_to_volunteer_and_away_again() {
+    let server = TestServer::start();
+    let _ = server.add_user("gs.minh", Role::Supervisor);
+    let hoa_id = server.add_user("tnv.hoa", Role::Volunteer);
+    let lan_id = server.add_user("tnv.lan", Role::Volunteer);
+    let phones = tempfile::tempdir().unwrap();
+    let (sup_dir, hoa_dir, lan_dir) = (
+        phones.path().join("sup"),
+        phones.path().join("hoa"),
+        phones.path().join("lan"),
+    );
+    let sup = server.enroll(&sup_dir, "gs.minh");
+    let hoa = server.enroll(&hoa_dir, "tnv.hoa");
+    let lan = server.enroll(&lan_dir, "tnv.lan");
+
+    // The supervisor opens a case on the phone, offline, and assigns it to Hoa.
+    let today = donghanh_core::domain::vn_date(Utc::now());
+    let p = person("Lê Văn Được Giữ Kín");
+    sup.add_person(&p).unwrap();
+    let episode = Episode::new(p.id, EpisodeKind::PostRehab, today - Duration::days(20))
+        .with_after(PriorRehab::Voluntary);
+    sup.add_episode(&episode).unwrap();
+    let mut assignment = Assignment::new(p.id, episode.id, hoa_id, today);
+    sup.add_record(&assignment).unwrap();
+    let mut task = FollowUpTask::new(p.id, today + Duration::days(2), "Thăm gia đình");
+    task.assignee = Some(hoa_id);
+    sup.add_task(&task).unwrap();
+    let r = sup.sync().unwrap();
+    assert_eq!((r.pushed, r.rejected), (4, 0), "{r:?}");
+    assert_eq!(sup.pending_changes().unwrap(), 0);
+
+    // Hoa's phone receives the case, the task, and nothing else; Lan's receives nothing.
+    let r = hoa.sync().unwrap();
+    assert!(r.pulled >= 4, "{r:?}");
+    assert_eq!(hoa.person(p.id).unwrap(), p);
+    assert_eq!(hoa.find_people("duoc giu").unwrap().len(), 1);
+    assert_eq!(hoa.open_tasks().unwrap().len(), 1);
+    lan.sync().unwrap();
+    assert!(lan.people().unwrap().is_empty());
+
+    // Hoa records a visit offline; after both sync, the supervisor sees it.
+    let visit = Visit::new(
+        p.id,
+        Utc::now() - Duration::hours(1),
+        "Ghi chú riêng tư: gia đình hợp tác",
+    );
+    hoa.add_visit(&visit).unwrap();
+    let r = hoa.sync().unwrap();
+    assert_eq!(r.pushed, 1);
+    sup.sync().unwrap();
+    let seen = sup.visits(p.id).unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].observations, "Ghi chú riêng tư: gia đình hợp tác");
+
+    // A sync with nothing new moves nothing and repeats nothing.
+    let r = hoa.sync().unwrap();
+    assert_eq!((r.pushed, r.rejected, r.purged), (0, 0, 0));
+    assert_eq!(sup.visits(p.id).unwrap().len(), 1);
+
+    // Reassigned to Lan: Hoa's next sync removes the case from her phone, and no marker of it
+    // is left in any file; Lan receives it whole (bootstrap of a scope granted late).
+    assignment.helper = Some(lan_id);
+    sup.update_record(&assignment).unwrap();
+    sup.sync().unwrap();
+    let r = hoa.sync().unwrap();
+    assert_eq!(r.purged, 1, "{r:?}");
+    assert!(matches!(hoa.person(p.id), Err(Error::NotFound { .. })));
+    assert!(hoa.find_people("duoc").unwrap().is_empty());
+    drop(hoa);
+    assert_no_marker(
+        &hoa_dir,
+        &["Lê Văn Được Giữ Kín", "0987654321", "gia đình hợp tác"],
+    );
+    let hoa = reopen(&hoa_dir).unwrap();
+    assert!(hoa.people().unwrap().is_empty());
+
+    lan.sync().unwrap();
+    assert_eq!(lan.person(p.id).unwrap(), p);
+    assert_eq!(
+        lan.episodes(p.id).unwrap().len(),
+        1,
+        "the episode arrived by bootstrap"
+    );
+    assert_eq!(lan.visits(p.id).unwrap().len(), 1);
+
+    // Hoa's phone is lost: the admin revokes it; at its next contact it is refused and wiped.
+    let (hoa_device, _) = hoa.enrollment().unwrap().unwrap();
+    server.revoke(hoa_device);
+    assert!(matches!(hoa.sync(), Err(Error::DeviceRevoked)));
+    drop(hoa);
+    assert!(matches!(reopen(&hoa_dir), Err(Error::Wiped)));
+    assert_no_marker(&hoa_dir, &["Lê Văn Được Giữ Kín"]);
+}
+
+#[test]
+fn concurrent_edits_of_one_field_keep_the_later_and_record_a_conflict() {
+    let server = TestServer::start();
+    let _ = server.add_user("gs.minh", Role::Supervisor);
+    let hoa_id = server.add_user("tnv.hoa", Role::Volunteer);
+    let phones = tempfile::tempdir().unwrap();
+    let sup = server.enroll(&phones.path().join("sup"), "gs.minh");
+    let hoa = server.enroll(&phones.path().join("hoa"), "tnv.hoa");
+    let today = donghanh_core::domain::vn_date(Utc::now());
+    let p = person("Trần Văn Hai Máy");
+    sup.add_person(&p).unwrap();
+    let episode =
+        Episode::new(p.id, EpisodeKind::PostRehab, today).with_after(PriorRehab::Voluntary);
+    sup.add_episode(&episode).unwrap();
+    sup.add_record(&Assignment::new(p.id, episode.id, hoa_id, today))
+        .unwrap();
+    sup.sync().unwrap();
+    hoa.sync().unwrap();
+
+    // Both change the phone number offline, from the same version.
+    let mut on_sup = sup.person(p.id).unwrap();
+    on_sup.phone = Some("0911111111".into());
+    sup.update_record(&on_sup).unwrap();
+    let mut on_hoa = hoa.person(p.id).unwrap();
+    on_hoa.phone = Some("0922222222".into());
+    hoa.update_record(&on_hoa).unwrap();
+    sup.sync().unwrap();
+    let r = hoa.sync().unwrap();
+    assert_eq!((r.pushed, r.rejected), (1, 0));
+    // The later commit (Hoa's) is the value everyone ends with.
+    sup.sync().unwrap();
+    assert_eq!(
+        sup.person(p.id).unwrap().phone.as_deref(),
+        Some("0922222222")
+    );
+    assert_eq!(
+        hoa.person(p.id).unwrap().phone.as_deref(),
+        Some("0922222222")
+    );
+    // And the supervisor has a conflict to look at.
+    let conflicts = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(donghanh_server::store::SyncStore::conflicts(
+            &server.store(),
+            {
+                let (_, user) = sup.enrollment().unwrap().unwrap();
+                donghanh_core::domain::Id::from(user)
+            },
+        ))
+        .unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].lost, serde_json::json!("0911111111"));
+}
+
+#[test]
+fn a_volunteer_cannot_enroll_with_a_wrong_password_and_nothing_is_left_behind() {
+    let server = TestServer::start();
+    let _ = server.add_user("tnv.hoa", Role::Volunteer);
+    let dir = tempfile::tempdir().unwrap();
+    let phone = dir.path().join("phone");
+    std::fs::create_dir_all(&phone).unwrap();
+    let keystore = donghanh_core::FileKeyStore::create(phone.join("device.key")).unwrap();
+    let r = donghanh_core::Device::enroll(
+        &phone,
+        &keystore,
+        donghanh_e2e::PIN,
+        &server.url,
+        "tnv.hoa",
+        "sai",
+        "x",
+    );
+    match r {
+        Err(Error::Server { code, message }) => {
+            assert_eq!(code, "unauthorised");
+            assert!(!message.contains("sai"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(!donghanh_core::Device::store_path(&phone).exists());
+    let r = donghanh_core::Device::enroll(
+        &phone,
+        &keystore,
+        donghanh_e2e::PIN,
+        "http://127.0.0.1:9",
+        "tnv.hoa",
+        "x",
+        "x",
+    );
+    assert!(matches!(r, Err(Error::Network(_))), "{r:?}");
+}
