@@ -146,6 +146,12 @@ fn db_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// Stored JSON that does not decode. serde's message may quote a value (a name), so it is
+/// never kept: the error says only what failed.
+fn decode_err(_: serde_json::Error) -> StoreError {
+    StoreError::Database("a stored value could not be decoded".into())
+}
+
 fn from_sql(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e
         && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
@@ -408,7 +414,7 @@ impl SqliteStore {
             return Ok(None);
         };
         let plain = keys.open("records", id, &sealed).map_err(db_err)?;
-        let record = match serde_json::from_slice::<Value>(&plain).map_err(db_err)? {
+        let record = match serde_json::from_slice::<Value>(&plain).map_err(decode_err)? {
             Value::Object(m) => m,
             _ => return Err(db_err("stored record is not an object")),
         };
@@ -417,8 +423,8 @@ impl SqliteStore {
             scope,
             record,
             version: u64::try_from(version).map_err(db_err)?,
-            field_versions: serde_json::from_str(&fv).map_err(db_err)?,
-            field_devices: serde_json::from_str(&fd).map_err(db_err)?,
+            field_versions: serde_json::from_str(&fv).map_err(decode_err)?,
+            field_devices: serde_json::from_str(&fd).map_err(decode_err)?,
             deleted: deleted != 0,
         }))
     }
@@ -430,7 +436,7 @@ impl SqliteStore {
         hash: String,
     ) -> StoreResult<StoredUser> {
         let plain = keys.open("users", id, sealed).map_err(db_err)?;
-        let user: User = serde_json::from_slice(&plain).map_err(db_err)?;
+        let user: User = serde_json::from_slice(&plain).map_err(decode_err)?;
         Ok(StoredUser {
             user,
             password_hash: hash,
@@ -447,7 +453,7 @@ impl SyncStore for SqliteStore {
                 .map_err(db_err)?;
             let mut units = Vec::new();
             for row in rows {
-                units.push(serde_json::from_str(&row.map_err(db_err)?).map_err(db_err)?);
+                units.push(serde_json::from_str(&row.map_err(db_err)?).map_err(decode_err)?);
             }
             Ok(units)
         })
@@ -464,7 +470,7 @@ impl SyncStore for SqliteStore {
                     .map_err(db_err)?;
                 let mut v = Vec::new();
                 for row in rows {
-                    v.push(serde_json::from_str(&row.map_err(db_err)?).map_err(db_err)?);
+                    v.push(serde_json::from_str(&row.map_err(db_err)?).map_err(decode_err)?);
                 }
                 v
             };
@@ -591,7 +597,7 @@ impl SyncStore for SqliteStore {
             sealed
                 .map(|s| {
                     let plain = keys.open("devices", &id_blob(id), &s).map_err(db_err)?;
-                    serde_json::from_slice(&plain).map_err(db_err)
+                    serde_json::from_slice(&plain).map_err(decode_err)
                 })
                 .transpose()
         })
@@ -615,7 +621,7 @@ impl SyncStore for SqliteStore {
                     .open("devices", &id_blob(id), &sealed)
                     .map_err(db_err)?,
             )
-            .map_err(db_err)?;
+            .map_err(decode_err)?;
             device.revoke(at)?;
             let sealed = keys
                 .seal(
@@ -757,7 +763,7 @@ impl SyncStore for SqliteStore {
                 .map_err(db_err)?;
             if let Some(receipt) = stored {
                 // A replay: the same answer, nothing applied twice.
-                return serde_json::from_str(&receipt).map_err(db_err);
+                return serde_json::from_str(&receipt).map_err(decode_err);
             }
             let holds_scope = tx
                 .query_row(
@@ -858,7 +864,7 @@ impl SyncStore for SqliteStore {
                         None
                     } else {
                         let plain = keys.open("records", &record_id, &sealed).map_err(db_err)?;
-                        Some(serde_json::from_slice(&plain).map_err(db_err)?)
+                        Some(serde_json::from_slice(&plain).map_err(decode_err)?)
                     };
                     changes.push(Change {
                         op_id: u64::try_from(op_id).map_err(db_err)?,
@@ -1035,7 +1041,7 @@ impl SyncStore for SqliteStore {
                     scope: scope.clone(),
                     version: u64::try_from(version).map_err(db_err)?,
                     op: ChangeOp::Upsert,
-                    record: Some(serde_json::from_slice(&plain).map_err(db_err)?),
+                    record: Some(serde_json::from_slice(&plain).map_err(decode_err)?),
                 });
             }
             let more = records.len() > limit as usize;
@@ -1143,7 +1149,7 @@ impl SyncStore for SqliteStore {
                 let body: Value = serde_json::from_slice(
                     &keys.open("conflicts", &id16, &sealed).map_err(db_err)?,
                 )
-                .map_err(db_err)?;
+                .map_err(decode_err)?;
                 out.push(Conflict {
                     id: uuid::Uuid::from_bytes(id16),
                     record_id: uuid::Uuid::from_slice(&record).map_err(db_err)?,
@@ -1192,7 +1198,7 @@ impl SyncStore for SqliteStore {
                         .open("conflicts", &id_blob(id), &sealed)
                         .map_err(db_err)?,
                 )
-                .map_err(db_err)?;
+                .map_err(decode_err)?;
                 let record16: [u8; 16] = record.as_slice().try_into().map_err(db_err)?;
                 let current =
                     Self::read_current(&tx, keys, &record16)?.ok_or(StoreError::NotFound)?;
