@@ -106,7 +106,12 @@ fn pending_mutations_carry_their_patches_oldest_first() {
     assert_eq!(all[0].record_id, p.id.uuid());
     assert_eq!(all[0].kind, "person");
     assert_eq!(all[0].scope, Scope::Person(p.id).to_string());
-    assert_eq!(all[1].patch, serde_json::to_value(&task).unwrap());
+    // A create not yet pushed carries the record as it is now (here already done: the create
+    // reads its record instead of keeping a second sealed copy); the update still carries only
+    // its own change, which the server applies without a conflict (same device).
+    let now: FollowUpTask = device.store().read(|r| r.require(task.id)).unwrap();
+    assert_eq!(all[1].patch, serde_json::to_value(&now).unwrap());
+    assert_eq!(all[1].patch["status"], "done");
     assert_eq!(all[2].patch, json!({"status": "done"}));
     assert_eq!(all[2].record_id, task.id.uuid());
     assert!(all.iter().all(|m| m.base_version == 0));
@@ -741,4 +746,57 @@ fn names_and_notes_pulled_from_the_server_never_reach_a_file_in_clear() {
     assert_eq!(device.find_people("tu xa den").unwrap(), vec![p.clone()]);
     drop(device);
     assert_no_marker(&fx.dir, &markers);
+}
+
+#[test]
+fn a_create_is_not_sealed_twice_and_a_refused_create_keeps_its_content() {
+    let (fx, device) = Fixture::new();
+    let p = person("Phan Thị Một Bản");
+    device.add_person(&p).unwrap();
+    // The outbox row of a create holds no second copy of the record.
+    drop(device);
+    let raw = rusqlite::Connection::open(donghanh_core::Device::store_path(&fx.dir)).unwrap();
+    let len: i64 = raw
+        .query_row(
+            "SELECT length(envelope) FROM outbox WHERE client_seq = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(len, 0);
+    // An update pointing at its record (no payload) is damage, not a read of the record.
+    raw.execute("UPDATE outbox SET op = 'update' WHERE client_seq = 1", [])
+        .unwrap();
+    drop(raw);
+    let device = fx.open(PIN).unwrap();
+    assert!(matches!(
+        device.store().read(|r| r.pending_mutations(10)),
+        Err(Error::Tampered { .. })
+    ));
+    drop(device);
+    let raw = rusqlite::Connection::open(donghanh_core::Device::store_path(&fx.dir)).unwrap();
+    raw.execute("UPDATE outbox SET op = 'create' WHERE client_seq = 1", [])
+        .unwrap();
+    drop(raw);
+    let device = fx.open(PIN).unwrap();
+    // Refused by the server: the refusal keeps the content it had, sealed in its own row.
+    let receipt = Receipt {
+        client_seq: 1,
+        record_id: p.id.uuid(),
+        outcome: Outcome::Rejected,
+        version: None,
+        op_id: None,
+        reason: Some(donghanh_protocol::ErrorBody::new(
+            "forbidden",
+            "the scope is not held",
+        )),
+    };
+    device
+        .store()
+        .write(|w| w.apply_receipts(&[receipt]))
+        .unwrap();
+    let refused = device.store().read(|r| r.rejected()).unwrap();
+    assert_eq!(refused.len(), 1);
+    let payload = device.store().read(|r| r.rejected_patch(1)).unwrap();
+    assert_eq!(payload, serde_json::to_value(&p).unwrap());
 }

@@ -864,18 +864,18 @@ impl Reader<'_> {
     pub(crate) fn sealed_patch(&self, table: PatchTable, client_seq: u64) -> Result<Value> {
         let (sql, not_found) = match table {
             PatchTable::Outbox => (
-                "SELECT record_id, scope, key_id, envelope FROM outbox WHERE client_seq = ?1",
+                "SELECT record_id, scope, key_id, envelope, op FROM outbox WHERE client_seq = ?1",
                 "outbox",
             ),
             PatchTable::Rejected => (
-                "SELECT record_id, scope, key_id, envelope FROM rejected WHERE client_seq = ?1",
+                "SELECT record_id, scope, key_id, envelope, op FROM rejected WHERE client_seq = ?1",
                 "rejected mutation",
             ),
         };
-        let (id, scope, key_id, envelope): (Vec<u8>, String, i64, Vec<u8>) = self
+        let (id, scope, key_id, envelope, op): (Vec<u8>, String, i64, Vec<u8>, String) = self
             .conn
             .query_row(sql, [to_i64(client_seq)?], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .optional()?
             .ok_or(Error::NotFound { kind: not_found })?;
@@ -883,6 +883,13 @@ impl Reader<'_> {
             kind: "outbox".into(),
         };
         let id = <[u8; 16]>::try_from(id.as_slice()).map_err(|_| tampered())?;
+        if envelope.is_empty() {
+            // Only a create may point at its record; anything else with no payload is damage.
+            if op != "create" {
+                return Err(tampered());
+            }
+            return self.record_json(&id, &scope);
+        }
         let key_id = u32::try_from(key_id).map_err(|_| tampered())?;
         let key = self.data_key(key_id, &scope)?;
         let plain = crypto::open(
@@ -894,6 +901,28 @@ impl Reader<'_> {
         serde_json::from_slice(&plain).map_err(|_| Error::Format {
             kind: "outbox".into(),
         })
+    }
+
+    /// A stored record's JSON, whatever its kind (the payload of a pending create).
+    fn record_json(&self, id: &[u8; 16], scope: &str) -> Result<Value> {
+        let sql = format!("SELECT {ROW_COLUMNS} FROM records WHERE id = ?1");
+        let row = self
+            .rows(&sql, [&id[..]])?
+            .into_iter()
+            .next()
+            .ok_or(Error::NotFound { kind: "record" })?;
+        let kind = row.kind.clone();
+        if row.scope != scope {
+            return Err(Error::Tampered { kind });
+        }
+        let key = self.data_key(row.key_id, &row.scope)?;
+        let plain = crypto::open(
+            &key,
+            &record_aad(&row.id, row.version, &row.scope, row.key_id),
+            &row.envelope,
+        )
+        .map_err(|_| Error::Tampered { kind: kind.clone() })?;
+        serde_json::from_slice(&plain).map_err(|_| Error::Format { kind })
     }
 
     /// The scopes this device holds a data key for.
@@ -1071,14 +1100,20 @@ impl Writer<'_> {
         op: &str,
         base_version: u64,
         (key_id, key): (u32, &SecretKey),
-        patch: &[u8],
+        patch: Option<&[u8]>,
     ) -> Result<u64> {
         let seq = self.next_client_seq()?;
         let scope = record.scope().to_string();
         let id = record.id();
         let aad = outbox_aad(id.as_bytes(), seq, &scope, key_id);
-        let envelope =
-            crypto::seal_next(self.nonces, key, &aad, patch).map_err(|_| Error::CorruptKeys)?;
+        // A create's payload is the record itself: an empty envelope says "read the record"
+        // rather than sealing the same bytes a second time (module notes, "Outbox").
+        let envelope = match patch {
+            Some(patch) => {
+                crypto::seal_next(self.nonces, key, &aad, patch).map_err(|_| Error::CorruptKeys)?
+            }
+            None => Vec::new(),
+        };
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO outbox(client_seq, record_id, kind, scope, op, base_version, key_id, envelope, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -1095,6 +1130,25 @@ impl Writer<'_> {
             now_secs()
         ])?;
         Ok(seq)
+    }
+
+    /// Seals a mutation payload with the outbox associated data (also used for refused rows).
+    pub(crate) fn seal_outbox_payload(
+        &mut self,
+        id: &[u8; 16],
+        client_seq: u64,
+        scope: &str,
+        key_id: u32,
+        plain: &[u8],
+    ) -> Result<Vec<u8>> {
+        let key = self.reader().data_key(key_id, scope)?;
+        crypto::seal_next(
+            self.nonces,
+            &key,
+            &outbox_aad(id, client_seq, scope, key_id),
+            plain,
+        )
+        .map_err(|_| Error::CorruptKeys)
     }
 
     fn index_person(&mut self, person: &Person) -> Result<()> {
@@ -1157,8 +1211,8 @@ impl Writer<'_> {
             other => other?,
         };
         self.after_write::<R>(&plain)?;
-        // A create's patch is the whole record: the same bytes, sealed for the outbox.
-        self.push_outbox(record, "create", 0, (key_id, &key), &plain)
+        // A create's patch is the whole record, read from the record when it is pushed.
+        self.push_outbox(record, "create", 0, (key_id, &key), None)
     }
 
     /// Validates and replaces an existing record (local version + 1), with an `update` mutation
@@ -1195,7 +1249,7 @@ impl Writer<'_> {
                 envelope,
             ])?;
         self.after_write::<R>(&plain)?;
-        self.push_outbox(record, "update", base, (key_id, &key), &patch)
+        self.push_outbox(record, "update", base, (key_id, &key), Some(&patch))
     }
 
     /// Removes everything of a scope: its records, their index entries, its outbox mutations,

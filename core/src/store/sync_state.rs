@@ -170,15 +170,44 @@ impl Writer<'_> {
         message: &str,
         at: i64,
     ) -> Result<bool> {
+        // A pending create carries no payload of its own (it is the record): seal the record's
+        // content into the refused row now, so the refusal keeps what was refused even if the
+        // record later changes or goes.
+        let row: Option<(Vec<u8>, String, i64, Vec<u8>)> = self
+            .tx
+            .query_row(
+                "SELECT record_id, scope, key_id, envelope FROM outbox WHERE client_seq = ?1",
+                [to_i64(client_seq)?],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((record_id, scope, key_id, envelope)) = row else {
+            return Ok(false);
+        };
+        let envelope = if envelope.is_empty() {
+            let plain =
+                serde_json::to_vec(&self.reader().outbox_patch(client_seq)?).map_err(|_| {
+                    Error::Format {
+                        kind: "outbox".into(),
+                    }
+                })?;
+            let id = <[u8; 16]>::try_from(record_id.as_slice()).map_err(|_| Error::Tampered {
+                kind: "outbox".into(),
+            })?;
+            let key_id = u32::try_from(key_id).map_err(|_| Error::CorruptKeys)?;
+            self.seal_outbox_payload(&id, client_seq, &scope, key_id, &plain)?
+        } else {
+            envelope
+        };
         let moved = self
             .tx
             .prepare_cached(
                 "INSERT INTO rejected(client_seq, record_id, kind, scope, op, code, message, at,
                                       key_id, envelope)
-                 SELECT client_seq, record_id, kind, scope, op, ?2, ?3, ?4, key_id, envelope
+                 SELECT client_seq, record_id, kind, scope, op, ?2, ?3, ?4, key_id, ?5
                  FROM outbox WHERE client_seq = ?1",
             )?
-            .execute(params![to_i64(client_seq)?, code, message, at])?;
+            .execute(params![to_i64(client_seq)?, code, message, at, envelope])?;
         if moved == 0 {
             return Ok(false);
         }
