@@ -15,6 +15,13 @@
 //! `client_seq` counter kept in `meta`, in the same transaction, so a change and its mutation
 //! exist together or not at all.
 //!
+//! **Outbox.** A mutation's patch is sealed like a record, under the scope's data key, bound to
+//! its `client_seq`. A create is the exception: its payload is the whole record, so its row holds
+//! an empty envelope that means "read the record" instead of a second sealed copy (this halved
+//! the bytes written per new record). The push therefore sends a record's latest content in its
+//! create; a refusal seals that content into the `rejected` row so it is never lost. Only a
+//! create may point at its record: an empty payload on any other operation is tampering.
+//!
 //! Opening never guesses: a wrong PIN, a missing platform key, damaged key material and a file
 //! that is not a database are told apart; only the last is moved aside (never deleted).
 
@@ -1107,7 +1114,7 @@ impl Writer<'_> {
         let id = record.id();
         let aad = outbox_aad(id.as_bytes(), seq, &scope, key_id);
         // A create's payload is the record itself: an empty envelope says "read the record"
-        // rather than sealing the same bytes a second time (module notes, "Outbox").
+        // rather than sealing the same bytes a second time (module docs, "Outbox").
         let envelope = match patch {
             Some(patch) => {
                 crypto::seal_next(self.nonces, key, &aad, patch).map_err(|_| Error::CorruptKeys)?
