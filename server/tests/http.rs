@@ -469,6 +469,70 @@ mod sync_flow {
         }
     }
 
+    /// A case the supervisor's phone opens and assigns to `helper`: person, episode, assignment.
+    struct Case {
+        person: Person,
+        scope: Scope,
+        episode: Episode,
+        assignment: Assignment,
+    }
+
+    async fn open_case(s: &Server, sup: &mut Phone, name: &str, helper: Id) -> Case {
+        let today = donghanh_core::domain::vn_date(Utc::now());
+        let person = Person::new(
+            name,
+            chrono::NaiveDate::from_ymd_opt(1985, 7, 8).unwrap(),
+            Sex::Male,
+        );
+        let scope = Scope::Person(person.id);
+        let episode = Episode::new(
+            person.id,
+            EpisodeKind::PostRehab,
+            today - Duration::days(10),
+        );
+        let assignment = Assignment::new(person.id, episode.id, helper, today);
+        let batch = vec![
+            mutation(
+                sup,
+                MutationOp::Create,
+                "person",
+                scope,
+                person.id,
+                0,
+                &person,
+            ),
+            mutation(
+                sup,
+                MutationOp::Create,
+                "episode",
+                scope,
+                episode.id,
+                0,
+                &episode,
+            ),
+            mutation(
+                sup,
+                MutationOp::Create,
+                "assignment",
+                scope,
+                assignment.id,
+                0,
+                &assignment,
+            ),
+        ];
+        let r = push(s, sup.token(), batch).await;
+        assert!(
+            r.receipts.iter().all(|r| r.outcome == Outcome::Applied),
+            "{r:?}"
+        );
+        Case {
+            person,
+            scope,
+            episode,
+            assignment,
+        }
+    }
+
     async fn push(s: &Server, token: String, mutations: Vec<Mutation<Value>>) -> PushResponse {
         let resp = s
             .post("/v1/push")
@@ -834,53 +898,13 @@ mod sync_flow {
         let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
         let hoa = phone(&s, "tnv.hoa", VOLUNTEER_PW).await;
         let mut lan = phone(&s, "tnv.lan", VOLUNTEER_PW).await;
-        let today = donghanh_core::domain::vn_date(Utc::now());
-        let person = Person::new(
-            "Đỗ Văn Sau",
-            chrono::NaiveDate::from_ymd_opt(1985, 7, 8).unwrap(),
-            Sex::Male,
-        );
-        let scope = Scope::Person(person.id);
-        let episode = Episode::new(
-            person.id,
-            EpisodeKind::PostRehab,
-            today - Duration::days(10),
-        );
-        let assignment = Assignment::new(person.id, episode.id, hoa.user, today);
-        push(
-            &s,
-            sup.token(),
-            vec![
-                mutation(
-                    &mut sup,
-                    MutationOp::Create,
-                    "person",
-                    scope,
-                    person.id,
-                    0,
-                    &person,
-                ),
-                mutation(
-                    &mut sup,
-                    MutationOp::Create,
-                    "episode",
-                    scope,
-                    episode.id,
-                    0,
-                    &episode,
-                ),
-                mutation(
-                    &mut sup,
-                    MutationOp::Create,
-                    "assignment",
-                    scope,
-                    assignment.id,
-                    0,
-                    &assignment,
-                ),
-            ],
-        )
-        .await;
+        let Case {
+            person,
+            scope,
+            episode,
+            assignment,
+        } = open_case(&s, &mut sup, "Đỗ Văn Sau", hoa.user).await;
+
         // Lan's phone is up to date before the case is given to her ...
         pull_all(&s, &mut lan, 1000).await;
         push(
@@ -1015,49 +1039,8 @@ mod sync_flow {
         add_user(&s, "gs.minh", Role::Supervisor).await;
         let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
         let mut hoa = phone(&s, "tnv.hoa", VOLUNTEER_PW).await;
-        let today = donghanh_core::domain::vn_date(Utc::now());
-        let person = Person::new(
-            "Hồ Văn Tranh",
-            chrono::NaiveDate::from_ymd_opt(1987, 9, 9).unwrap(),
-            Sex::Male,
-        );
-        let scope = Scope::Person(person.id);
-        let episode = Episode::new(person.id, EpisodeKind::PostRehab, today);
-        let assignment = Assignment::new(person.id, episode.id, hoa.user, today);
-        push(
-            &s,
-            sup.token(),
-            vec![
-                mutation(
-                    &mut sup,
-                    MutationOp::Create,
-                    "person",
-                    scope,
-                    person.id,
-                    0,
-                    &person,
-                ),
-                mutation(
-                    &mut sup,
-                    MutationOp::Create,
-                    "episode",
-                    scope,
-                    episode.id,
-                    0,
-                    &episode,
-                ),
-                mutation(
-                    &mut sup,
-                    MutationOp::Create,
-                    "assignment",
-                    scope,
-                    assignment.id,
-                    0,
-                    &assignment,
-                ),
-            ],
-        )
-        .await;
+        let Case { person, scope, .. } = open_case(&s, &mut sup, "Hồ Văn Tranh", hoa.user).await;
+
         push(
             &s,
             sup.token(),
