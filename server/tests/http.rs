@@ -533,6 +533,27 @@ mod sync_flow {
         }
     }
 
+    /// A person the supervisor's phone opens (and so holds), checked applied.
+    async fn open_person(s: &Server, sup: &mut Phone, name: &str) -> Person {
+        let person = Person::new(
+            name,
+            chrono::NaiveDate::from_ymd_opt(1991, 1, 1).unwrap(),
+            Sex::Male,
+        );
+        let m = mutation(
+            sup,
+            MutationOp::Create,
+            "person",
+            Scope::Person(person.id),
+            person.id,
+            0,
+            &person,
+        );
+        let r = push(s, sup.token(), vec![m]).await;
+        assert_eq!(r.receipts[0].outcome, Outcome::Applied);
+        person
+    }
+
     async fn push(s: &Server, token: String, mutations: Vec<Mutation<Value>>) -> PushResponse {
         let resp = s
             .post("/v1/push")
@@ -977,26 +998,7 @@ mod sync_flow {
         let s = Server::start().await;
         add_user(&s, "gs.minh", Role::Supervisor).await;
         let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
-        let person = Person::new(
-            "Vương Thị Sổ",
-            chrono::NaiveDate::from_ymd_opt(1992, 2, 2).unwrap(),
-            Sex::Female,
-        );
-        let scope = Scope::Person(person.id);
-        push(
-            &s,
-            sup.token(),
-            vec![mutation(
-                &mut sup,
-                MutationOp::Create,
-                "person",
-                scope,
-                person.id,
-                0,
-                &person,
-            )],
-        )
-        .await;
+        let _person = open_person(&s, &mut sup, "Vương Thị Sổ").await;
         pull_all(&s, &mut sup, 1000).await;
         let dir = s.stop().await;
         let open = || {
@@ -1131,26 +1133,7 @@ mod sync_flow {
         let s = Server::start().await;
         add_user(&s, "gs.minh", Role::Supervisor).await;
         let mut sup = phone(&s, "gs.minh", VOLUNTEER_PW).await;
-        let person = Person::new(
-            "Mạc Văn Đếm",
-            chrono::NaiveDate::from_ymd_opt(1991, 1, 1).unwrap(),
-            Sex::Male,
-        );
-        let scope = Scope::Person(person.id);
-        push(
-            &s,
-            sup.token(),
-            vec![mutation(
-                &mut sup,
-                MutationOp::Create,
-                "person",
-                scope,
-                person.id,
-                0,
-                &person,
-            )],
-        )
-        .await;
+        let person = open_person(&s, &mut sup, "Mạc Văn Đếm").await;
         pull_all(&s, &mut sup, 1000).await;
         let text = s
             .http
