@@ -21,6 +21,7 @@
 //! | `GET /v1/pull?cursor=&limit=&max_bytes=` | [`PullQuery`] | [`PullPage`] |
 //! | `GET /v1/scopes/{scope}/snapshot?after=&limit=` | [`SnapshotQuery`] | [`SnapshotPage`] |
 //! | `POST /v1/scopes/ack` | [`ScopeAck`] | empty (204) |
+//! | `GET /v1/directory` | – | [`Directory`] |
 //! | `GET /v1/conflicts` | – | [`ConflictList`] |
 //! | `POST /v1/conflicts/{id}/resolve` | [`ResolveConflict`] | empty (204) |
 //!
@@ -77,6 +78,9 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     /// The server failed; nothing was changed. The message says no more.
     pub const INTERNAL: &str = "internal";
+    /// The pull cursor is older than the server's tombstone horizon: the device must
+    /// re-bootstrap every scope it holds from snapshots instead of pulling (HTTP 410).
+    pub const CURSOR_EXPIRED: &str = "cursor_expired";
 }
 
 /// What a user is, and so what they see (DESIGN.md §2).
@@ -371,4 +375,29 @@ pub struct ConflictList<P> {
 pub struct ResolveConflict {
     /// `true` restores the losing value (as a new change); `false` keeps the current one.
     pub restore: bool,
+}
+
+/// A colleague as the directory shows them: enough to pick an assignee, nothing more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectoryEntry {
+    /// The user's id.
+    pub id: Uuid,
+    /// Their login name.
+    pub username: String,
+    /// The name colleagues know them by.
+    pub display_name: String,
+    /// Their role.
+    pub role: Role,
+    /// The org unit they belong to.
+    pub org_unit: Uuid,
+    /// Their community point (counsellors).
+    pub point: Option<Uuid>,
+}
+
+/// The users the caller may assign work to: a supervisor sees the staff of their commune;
+/// everyone else sees only themselves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directory {
+    /// The users, by username.
+    pub users: Vec<DirectoryEntry>,
 }

@@ -4,10 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use donghanh_protocol::{
-    Change, ChangeOp, Conflict, ConflictList, EnrollRequest, EnrollResponse, ErrorBody, Mutation,
-    MutationOp, Outcome, PROTOCOL_HEADER, PROTOCOL_VERSION, PullPage, PullQuery, PushRequest,
-    PushResponse, Receipt, RefreshRequest, ResolveConflict, Role, ScopeAck, ScopeEvent,
-    ScopeEventKind, SnapshotPage, SnapshotQuery, Tokens, codes,
+    Change, ChangeOp, Conflict, ConflictList, Directory, DirectoryEntry, EnrollRequest,
+    EnrollResponse, ErrorBody, Mutation, MutationOp, Outcome, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    PullPage, PullQuery, PushRequest, PushResponse, Receipt, RefreshRequest, ResolveConflict, Role,
+    ScopeAck, ScopeEvent, ScopeEventKind, SnapshotPage, SnapshotQuery, Tokens, codes,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -273,4 +273,22 @@ fn wrong_types_and_negative_numbers_are_refused() {
 fn protocol_version_and_header_are_frozen() {
     assert_eq!(PROTOCOL_VERSION, 1);
     assert_eq!(PROTOCOL_HEADER, "x-donghanh-protocol");
+}
+
+#[test]
+fn directory_is_frozen() {
+    frozen(
+        "directory",
+        &Directory {
+            users: vec![DirectoryEntry {
+                id: USER,
+                username: "tnv.hoa".into(),
+                display_name: "Hoa".into(),
+                role: Role::Volunteer,
+                org_unit: DEVICE,
+                point: None,
+            }],
+        },
+    );
+    assert_eq!(codes::CURSOR_EXPIRED, "cursor_expired");
 }
