@@ -6,8 +6,8 @@
 //! - Attempts: after [`MAX_FAILURES`] failures for a username within [`FAILURE_WINDOW`], further
 //!   logins are refused with `rate_limited` whether or not the password is right.
 //! - Tokens: 256-bit random, URL-safe base64; the server stores only their SHA-256. Access tokens
-//!   live [`ACCESS_TTL`]; the device's refresh token is rotated on every use and dies with the
-//!   device's revocation.
+//!   live [`crate::Config::access_ttl_seconds`] ([`ACCESS_TTL`] unless configured); the device's
+//!   refresh token is rotated on every use and dies with the device's revocation.
 
 use std::num::NonZeroU32;
 
@@ -16,7 +16,7 @@ use axum::http::request::Parts;
 use axum::{Json, http};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use donghanh_core::domain::{Device, Id, Role};
 use donghanh_protocol as proto;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -32,7 +32,7 @@ pub const PASSWORD_ITERATIONS: u32 = 600_000;
 pub const MAX_FAILURES: u32 = 5;
 /// The window in which failures count.
 pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
-/// Lifetime of an access token.
+/// Default lifetime of an access token ([`crate::Config::access_ttl_seconds`]).
 pub const ACCESS_TTL: Duration = Duration::minutes(15);
 /// Longest accepted password and device label (bytes), so hashing cannot be made expensive.
 const MAX_SECRET_LEN: usize = 1024;
@@ -120,20 +120,33 @@ fn role_to_wire(role: Role) -> proto::Role {
     }
 }
 
-/// Issues and stores an access token for a device.
-async fn issue_access<S: SyncStore>(store: &S, device: Id, user: Id) -> Result<String, ApiError> {
+/// When an access token issued now for `ttl_seconds` expires. Handlers call it once before they
+/// write anything, so that a lifetime too large for a date is an error and never a half-done
+/// enrolment, and again when they issue the token, so that it lives its whole lifetime.
+fn access_expiry(ttl_seconds: u64) -> Result<DateTime<Utc>, ApiError> {
+    i64::try_from(ttl_seconds)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .and_then(|ttl| Utc::now().checked_add_signed(ttl))
+        .ok_or_else(|| ApiError::Internal("access token lifetime out of range".into()))
+}
+
+/// Issues and stores an access token for a device, alive for `ttl_seconds` from now.
+async fn issue_access<S: SyncStore>(
+    store: &S,
+    ttl_seconds: u64,
+    device: Id,
+    user: Id,
+) -> Result<String, ApiError> {
+    let expires_at = access_expiry(ttl_seconds)?;
     let token = new_token()?;
     let grant = AccessGrant {
         device,
         user,
-        expires_at: Utc::now() + ACCESS_TTL,
+        expires_at,
     };
     store.put_access_token(token_hash(&token), grant).await?;
     Ok(token)
-}
-
-fn ttl_secs() -> u64 {
-    u64::try_from(ACCESS_TTL.num_seconds()).unwrap_or(0)
 }
 
 /// `POST /v1/enroll`: a user's login enrols a new device.
@@ -150,6 +163,7 @@ pub async fn enroll<S: SyncStore>(
             "device_label must have 1 to 200 bytes".into(),
         ));
     }
+    access_expiry(state.config.access_ttl_seconds)?;
     let store = &*state.store;
     let since = Utc::now() - FAILURE_WINDOW;
     if store.login_failures_since(&req.username, since).await? >= MAX_FAILURES {
@@ -177,7 +191,7 @@ pub async fn enroll<S: SyncStore>(
     store
         .add_device(device.clone(), token_hash(&refresh))
         .await?;
-    let access = issue_access(store, device.id, user.id).await?;
+    let access = issue_access(store, state.config.access_ttl_seconds, device.id, user.id).await?;
     tracing::info!(device = %device.id, user = %user.id, "device enrolled");
     Ok(Json(proto::EnrollResponse {
         device_id: device.id.uuid(),
@@ -185,7 +199,7 @@ pub async fn enroll<S: SyncStore>(
         role: role_to_wire(user.role),
         tokens: proto::Tokens {
             access_token: access,
-            access_expires_in: ttl_secs(),
+            access_expires_in: state.config.access_ttl_seconds,
             refresh_token: refresh,
         },
         key_lease_seconds: state.config.key_lease_seconds,
@@ -198,6 +212,7 @@ pub async fn refresh<S: SyncStore>(
     ApiJson(req): ApiJson<proto::RefreshRequest>,
 ) -> Result<Json<proto::Tokens>, ApiError> {
     let device_id = Id::from(req.device_id);
+    access_expiry(state.config.access_ttl_seconds)?;
     let store = &*state.store;
     let new_refresh = new_token()?;
     let rotated = store
@@ -217,10 +232,16 @@ pub async fn refresh<S: SyncStore>(
         .device(device_id)
         .await?
         .ok_or(ApiError::Unauthorised)?;
-    let access = issue_access(store, device.id, device.user).await?;
+    let access = issue_access(
+        store,
+        state.config.access_ttl_seconds,
+        device.id,
+        device.user,
+    )
+    .await?;
     Ok(Json(proto::Tokens {
         access_token: access,
-        access_expires_in: ttl_secs(),
+        access_expires_in: state.config.access_ttl_seconds,
         refresh_token: new_refresh,
     }))
 }

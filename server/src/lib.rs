@@ -47,12 +47,17 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Config {
     /// How long a device may keep data without a successful sync.
     pub key_lease_seconds: u64,
+    /// How long an access token works after it is issued ([`auth::ACCESS_TTL`] by default);
+    /// the device's refresh token buys the next one. Short, so that a leaked access token is
+    /// worth little (DESIGN.md §5).
+    pub access_ttl_seconds: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             key_lease_seconds: 14 * 24 * 3600,
+            access_ttl_seconds: auth::ACCESS_TTL.num_seconds().unsigned_abs(),
         }
     }
 }

@@ -40,6 +40,10 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Lifetime of an access token in seconds (default 900). At most a day: access tokens
+        /// are meant to be short-lived, the device's refresh token buys the next one.
+        #[arg(long, env = "DONGHANH_ACCESS_TTL_SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        access_ttl_seconds: Option<u64>,
     },
     /// Administration.
     #[command(subcommand)]
@@ -228,12 +232,20 @@ fn run(cli: Cli) -> CliResult {
     let rt = runtime()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve { listen } => {
+            Command::Serve {
+                listen,
+                access_ttl_seconds,
+            } => {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
-                let state = AppState::new(store, Config::default()).map_err(|e| e.to_string())?;
+                let defaults = Config::default();
+                let config = Config {
+                    access_ttl_seconds: access_ttl_seconds.unwrap_or(defaults.access_ttl_seconds),
+                    ..defaults
+                };
+                let state = AppState::new(store, config).map_err(|e| e.to_string())?;
                 tracing::info!(%addr, "serving");
                 println!("listening on {addr}");
                 serve(listener, state, shutdown_signal())

@@ -109,6 +109,15 @@ async fn devices_tokens_and_revocation<S: SyncStore>(store: &S, user: Id) {
     store.put_access_token(b"a1".to_vec(), grant).await.unwrap();
     let got = store.access_grant(b"a1".to_vec()).await.unwrap().unwrap();
     assert_eq!((got.device, got.user), (device.id, user));
+    assert!(got.expires_at >= grant.expires_at, "expiry moved earlier");
+    // Whatever precision a backend keeps, a token never dies before the time it was given.
+    let short = AccessGrant {
+        expires_at: Utc::now() + Duration::milliseconds(1_500),
+        ..grant
+    };
+    store.put_access_token(b"a2".to_vec(), short).await.unwrap();
+    let got = store.access_grant(b"a2".to_vec()).await.unwrap().unwrap();
+    assert!(got.expires_at >= short.expires_at, "expiry moved earlier");
     assert!(
         store
             .access_grant(b"nope".to_vec())

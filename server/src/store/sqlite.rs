@@ -169,6 +169,12 @@ fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
 
+/// A time in whole seconds, rounded up: an expiry stored this way never comes earlier than the
+/// one asked for (a one-second token truncated down could die at once).
+fn ts_ceil(t: DateTime<Utc>) -> i64 {
+    t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)
+}
+
 fn from_ts(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).unwrap_or_default()
 }
@@ -664,7 +670,7 @@ impl SyncStore for SqliteStore {
                     hash,
                     id_blob(grant.device),
                     id_blob(grant.user),
-                    ts(grant.expires_at)
+                    ts_ceil(grant.expires_at)
                 ],
             )
             .map_err(from_sql)?;
