@@ -28,6 +28,11 @@ pub const MAX_MUTATIONS: usize = 500;
 pub const MAX_PAGE_ITEMS: u32 = 1_000;
 /// Most record bytes in one pull page (uncompressed).
 pub const MAX_PAGE_BYTES: u32 = 512 * 1024;
+/// Largest `client_seq`, `base_version` and pull cursor accepted: the server keeps its counters
+/// in SQLite integers (63 bits). A larger one refuses the whole request before anything applies;
+/// it used to fail deep in the store as an internal error, after the mutations before it in the
+/// same push had been applied.
+pub const MAX_COUNTER: u64 = i64::MAX.unsigned_abs();
 
 /// `POST /v1/push`.
 pub async fn push<S: SyncStore>(
@@ -39,6 +44,15 @@ pub async fn push<S: SyncStore>(
         return Err(ApiError::Invalid(format!(
             "at most {MAX_MUTATIONS} mutations per push"
         )));
+    }
+    if req
+        .mutations
+        .iter()
+        .any(|m| m.client_seq > MAX_COUNTER || m.base_version > MAX_COUNTER)
+    {
+        return Err(ApiError::Invalid(
+            "client_seq and base_version must be below 2^63".into(),
+        ));
     }
     let user = state
         .store
@@ -80,9 +94,14 @@ pub async fn pull<S: SyncStore>(
     caller: Caller,
     query: Result<Query<PullQuery>, QueryRejection>,
 ) -> Result<Json<PullPage<Value>>, ApiError> {
-    let Query(q) = query.map_err(|_| {
-        ApiError::Invalid("expected cursor (a whole number) and optional limit, max_bytes".into())
-    })?;
+    let Query(q) = query
+        .ok()
+        .filter(|Query(q)| q.cursor <= MAX_COUNTER)
+        .ok_or_else(|| {
+            ApiError::Invalid(
+                "expected cursor (a whole number below 2^63) and optional limit, max_bytes".into(),
+            )
+        })?;
     let limit = q.limit.unwrap_or(MAX_PAGE_ITEMS).clamp(1, MAX_PAGE_ITEMS);
     let max_bytes = q
         .max_bytes
