@@ -8,9 +8,12 @@
 //! with this build's version; every response carries it. Bodies are limited in size, responses
 //! are compressed (gzip, zstd) when the client accepts it, and every error is `{code, message}`.
 //!
+//! Routes are registered in one table ([`routes`] lists them); `GET /openapi.json`
+//! ([`openapi`]) describes each of them, and a test keeps the two in step.
+//!
 //! Status (issue 3, in progress): org units, users, devices, login, enrolment, tokens,
-//! revocation, push with receipts and merge, pull by held scopes with grant/revoke events.
-//! Snapshots, conflict endpoints, the audit log, metrics and OpenAPI follow.
+//! revocation, push with receipts and merge, pull by held scopes with grant/revoke events,
+//! snapshots, conflicts, the audit log, metrics and the OpenAPI document.
 
 pub mod api;
 pub mod audit;
@@ -18,6 +21,7 @@ pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod secrets;
 pub mod store;
 pub mod sync;
@@ -27,10 +31,11 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode};
+use axum::handler::Handler;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::MethodRouter;
 use axum::{Json, Router};
 use donghanh_protocol::{PROTOCOL_HEADER, PROTOCOL_VERSION};
 use tokio::net::TcpListener;
@@ -180,22 +185,69 @@ async fn method_not_allowed() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
+/// One route the server answers: a method and a path template (`{name}` for a parameter), as
+/// axum and OpenAPI both write them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The method.
+    pub method: Method,
+    /// The path template.
+    pub path: &'static str,
+}
+
+/// The router being built, and every route in it as it was registered: [`router`] and
+/// [`routes`] both come from [`table`], so the list that the OpenAPI test compares with the
+/// document cannot miss a route.
+struct Table<S> {
+    router: Router<AppState<S>>,
+    routes: Vec<Route>,
+}
+
+impl<S: SyncStore> Table<S> {
+    fn add(mut self, method: Method, path: &'static str, to: MethodRouter<AppState<S>>) -> Self {
+        self.router = self.router.route(path, to);
+        self.routes.push(Route { method, path });
+        self
+    }
+
+    fn get<H: Handler<T, AppState<S>>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::GET, path, axum::routing::get(h))
+    }
+
+    fn post<H: Handler<T, AppState<S>>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::POST, path, axum::routing::post(h))
+    }
+}
+
+/// Every route, once.
+fn table<S: SyncStore>() -> Table<S> {
+    Table {
+        router: Router::new(),
+        routes: Vec::new(),
+    }
+    .get("/healthz", healthz)
+    .get("/metrics", metrics_text::<S>)
+    .get("/openapi.json", openapi::serve)
+    .post("/v1/enroll", auth::enroll::<S>)
+    .post("/v1/token", auth::refresh::<S>)
+    .post("/v1/push", api::push::<S>)
+    .get("/v1/pull", api::pull::<S>)
+    .get("/v1/scopes/{scope}/snapshot", api::snapshot::<S>)
+    .get("/v1/conflicts", api::conflicts::<S>)
+    .post("/v1/conflicts/{id}/resolve", api::resolve::<S>)
+    .post("/v1/admin/devices/{id}/revoke", auth::revoke_device::<S>)
+}
+
+/// Every route [`router`] answers, in the order registered (`GET` routes answer `HEAD` too).
+#[must_use]
+pub fn routes() -> Vec<Route> {
+    table::<store::sqlite::SqliteStore>().routes
+}
+
 /// The application: every route, with its limits and middleware.
 pub fn router<S: SyncStore>(state: AppState<S>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text::<S>))
-        .route("/v1/enroll", post(auth::enroll::<S>))
-        .route("/v1/token", post(auth::refresh::<S>))
-        .route("/v1/push", post(api::push::<S>))
-        .route("/v1/pull", get(api::pull::<S>))
-        .route("/v1/scopes/{scope}/snapshot", get(api::snapshot::<S>))
-        .route("/v1/conflicts", get(api::conflicts::<S>))
-        .route("/v1/conflicts/{id}/resolve", post(api::resolve::<S>))
-        .route(
-            "/v1/admin/devices/{id}/revoke",
-            post(auth::revoke_device::<S>),
-        )
+    table::<S>()
+        .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

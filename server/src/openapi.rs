@@ -1,0 +1,826 @@
+//! `GET /openapi.json`: the HTTP API described for client authors and reviewers (OpenAPI 3.1).
+//!
+//! Built in code, once, from the constants it describes (the protocol header and version, the
+//! body limit, page caps, the crate version), so that it cannot drift from them; this function
+//! is the one source. `tests/openapi.rs` keeps it honest: it documents exactly the routes that
+//! [`crate::routes`] registers (plus two being added elsewhere, named there), each protocol
+//! fixture validates against its schema, and the schemas accept exactly what serde accepts.
+//!
+//! Each component schema mirrors a `donghanh-protocol` type. Requests refuse unknown fields
+//! (`additionalProperties: false`, as their `deny_unknown_fields`); responses allow them, as an
+//! older client must ignore what a newer server adds. A field that is an `Option` may be left
+//! out or be `null`; every other field is required. Record content (`patch`, `record`, the
+//! values of a conflict) is any JSON here: the server checks it per mutation and answers with a
+//! rejected receipt, not an HTTP error.
+
+use std::sync::LazyLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use donghanh_protocol::{PROTOCOL_HEADER, PROTOCOL_VERSION, codes};
+use serde_json::{Value, json};
+
+use crate::MAX_BODY_BYTES;
+use crate::api::{MAX_COUNTER, MAX_MUTATIONS, MAX_PAGE_BYTES, MAX_PAGE_ITEMS};
+
+/// `GET /openapi.json`.
+pub async fn serve() -> impl IntoResponse {
+    static TEXT: LazyLock<String> = LazyLock::new(|| document().to_string());
+    ([(header::CONTENT_TYPE, "application/json")], TEXT.as_str())
+}
+
+/// The OpenAPI document.
+#[must_use]
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Đồng Hành sync API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": info_description(),
+            "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        },
+        "paths": paths(),
+        "components": {
+            "schemas": schemas(),
+            "responses": error_responses(),
+            "parameters": {
+                "Protocol": {
+                    "name": PROTOCOL_HEADER,
+                    "in": "header",
+                    "required": true,
+                    "description": "The protocol version this client speaks; any other value, \
+                        or none, is refused with 400 `protocol_mismatch`.",
+                    "schema": {"type": "string", "enum": [PROTOCOL_VERSION.to_string()]},
+                },
+            },
+            "headers": {
+                "Protocol": {
+                    "description": "The protocol version the server speaks (on every response).",
+                    "schema": {"type": "string"},
+                },
+            },
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An access token from `/v1/enroll` or `/v1/token`. It names \
+                        the device and its user: the server never trusts a device or scope \
+                        named in a body. It expires (`access_expires_in`) and dies with the \
+                        device's revocation.",
+                },
+            },
+        },
+    })
+}
+
+fn info_description() -> String {
+    format!(
+        "Sync between field devices and the server (DESIGN.md §3). Every `/v1` request carries \
+         `{PROTOCOL_HEADER}: {PROTOCOL_VERSION}` and every response carries the server's. \
+         Request bodies are JSON of at most {MAX_BODY_BYTES} bytes; responses are compressed \
+         (gzip, zstd) when the client accepts it. Every error, on every route, is an \
+         `ErrorBody` `{{code, message}}` whose message never quotes the request: an unknown \
+         path answers 404 `not_found`, a known path with another method 405 `invalid_input`. \
+         A refused request changes nothing, except that a failed login is counted for the \
+         login rate limit."
+    )
+}
+
+fn schema(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn string(description: &str) -> Value {
+    json!({"type": "string", "description": description})
+}
+
+fn uuid(description: &str) -> Value {
+    json!({"type": "string", "format": "uuid", "description": description})
+}
+
+fn optional_uuid(description: &str) -> Value {
+    json!({"type": ["string", "null"], "format": "uuid", "description": description})
+}
+
+/// A `u64` the server sends.
+fn count(description: &str) -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": u64::MAX, "description": description})
+}
+
+fn optional_count(description: &str) -> Value {
+    json!({
+        "type": ["integer", "null"],
+        "minimum": 0,
+        "maximum": u64::MAX,
+        "description": description,
+    })
+}
+
+/// A `u64` counter a client sends: the server keeps 63 bits.
+fn counter(description: &str) -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": MAX_COUNTER, "description": description})
+}
+
+fn optional_u32(description: &str) -> Value {
+    json!({
+        "type": ["integer", "null"],
+        "minimum": 0,
+        "maximum": u32::MAX,
+        "description": description,
+    })
+}
+
+fn any(description: &str) -> Value {
+    json!({"description": description})
+}
+
+fn list(items: Value, description: &str) -> Value {
+    json!({"type": "array", "items": items, "description": description})
+}
+
+fn enumeration(description: &str, values: &[&str]) -> Value {
+    json!({"type": "string", "enum": values, "description": description})
+}
+
+/// An object: `request` refuses unknown fields; `required` lists the fields that are not an
+/// `Option`.
+fn object(request: bool, description: &str, required: &[&str], properties: Value) -> Value {
+    let mut o = json!({
+        "type": "object",
+        "description": description,
+        "required": required,
+        "properties": properties,
+    });
+    if request {
+        o["additionalProperties"] = json!(false);
+    }
+    o
+}
+
+const REQUEST: bool = true;
+const RESPONSE: bool = false;
+
+fn schemas() -> Value {
+    let code_list = [
+        codes::INVALID_INPUT,
+        codes::UNAUTHORISED,
+        codes::FORBIDDEN,
+        codes::NOT_FOUND,
+        codes::DEVICE_REVOKED,
+        codes::PROTOCOL_MISMATCH,
+        codes::RATE_LIMITED,
+        codes::PAYLOAD_TOO_LARGE,
+        codes::INTERNAL,
+        codes::CURSOR_EXPIRED,
+    ]
+    .map(|c| format!("`{c}`"))
+    .join(", ");
+    json!({
+        "ErrorBody": object(
+            REQUEST,
+            "The one error shape of every route. Messages carry no personal data and never \
+             quote the request.",
+            &["code", "message"],
+            json!({
+                "code": string(&format!("Stable code a client acts on: one of {code_list}.")),
+                "message": string("For people; says what was wrong, never with the value."),
+            }),
+        ),
+        "Health": object(RESPONSE, "The server is up.", &["status"], json!({
+            "status": {"type": "string", "const": "ok"},
+        })),
+        "Role": enumeration(
+            "What a user is, and so what they see (DESIGN.md §2).",
+            &["volunteer", "counsellor", "supervisor", "officer", "admin"],
+        ),
+        "EnrollRequest": object(
+            REQUEST,
+            "A user's login enrols a new device. Usernames and passwords over 1024 bytes are \
+             refused as a failed login.",
+            &["username", "password", "device_label"],
+            json!({
+                "username": string("The user's login name."),
+                "password": string("The user's password (never stored by the device)."),
+                "device_label": string(
+                    "A label that identifies no person (\"Android 13, Redmi 12\"): 1 to 200 \
+                     bytes once trimmed.",
+                ),
+            }),
+        ),
+        "EnrollResponse": object(
+            RESPONSE,
+            "A freshly enrolled device: its identity and its first tokens.",
+            &["device_id", "user_id", "role", "tokens", "key_lease_seconds"],
+            json!({
+                "device_id": uuid("The device's own id."),
+                "user_id": uuid("The user the device belongs to."),
+                "role": schema("Role"),
+                "tokens": schema("Tokens"),
+                "key_lease_seconds": count(
+                    "How long the device may keep its data without a successful sync.",
+                ),
+            }),
+        ),
+        "Tokens": object(
+            RESPONSE,
+            "A device's tokens. The refresh token is rotated on every use.",
+            &["access_token", "access_expires_in", "refresh_token"],
+            json!({
+                "access_token": string("Short-lived bearer token."),
+                "access_expires_in": count("Seconds until the access token expires."),
+                "refresh_token": string("Buys new tokens once; dies with the device's revocation."),
+            }),
+        ),
+        "RefreshRequest": object(
+            REQUEST,
+            "Exchange of a refresh token for new tokens.",
+            &["device_id", "refresh_token"],
+            json!({
+                "device_id": uuid("The device the refresh token was issued to."),
+                "refresh_token": string("The current refresh token."),
+            }),
+        ),
+        "MutationOp": enumeration(
+            "What a mutation does to its record.",
+            &["create", "update", "delete"],
+        ),
+        "Mutation": object(
+            REQUEST,
+            "One local change, as the device's outbox recorded it. `(device, client_seq)` is \
+             its idempotency key: a replay returns the stored receipt.",
+            &["client_seq", "record_id", "kind", "scope", "op", "base_version", "patch"],
+            json!({
+                "client_seq": counter("The device's sequence number."),
+                "record_id": uuid("The record changed."),
+                "kind": string("The record's kind code (`person`, `visit`, `task`, …); an \
+                    unknown kind is a rejected receipt."),
+                "scope": string("The record's scope, `person:<id>`, `point:<id>`, `team:<id>` \
+                    or `user:<id>`; one the caller does not hold is a rejected receipt."),
+                "op": schema("MutationOp"),
+                "base_version": counter("The server version the device changed (0 for a create)."),
+                "patch": any("The whole record (create), the changed fields (update) or `{}` \
+                    (delete): a JSON object, else a rejected receipt."),
+            }),
+        ),
+        "PushRequest": object(
+            REQUEST,
+            &format!("A batch of at most {MAX_MUTATIONS} mutations, oldest first."),
+            &["mutations"],
+            json!({"mutations": list(schema("Mutation"), "In `client_seq` order.")}),
+        ),
+        "Outcome": enumeration(
+            "What became of one mutation.",
+            &["applied", "merged", "conflict", "rejected"],
+        ),
+        "Receipt": object(
+            RESPONSE,
+            "The receipt of one mutation.",
+            &["client_seq", "record_id", "outcome"],
+            json!({
+                "client_seq": count("The mutation's sequence number."),
+                "record_id": uuid("The record it changed."),
+                "outcome": schema("Outcome"),
+                "version": optional_count("The record's version after it (none when rejected)."),
+                "op_id": optional_count("Its op in the server's log (none when rejected)."),
+                "reason": {
+                    "description": "Why it was rejected (rejections only).",
+                    "oneOf": [schema("ErrorBody"), {"type": "null"}],
+                },
+            }),
+        ),
+        "PushResponse": object(
+            RESPONSE,
+            "One receipt per mutation, in the request's order.",
+            &["receipts", "key_lease_seconds"],
+            json!({
+                "receipts": list(schema("Receipt"), "One per mutation."),
+                "key_lease_seconds": count("The key lease, renewed by this contact."),
+            }),
+        ),
+        "PullQuery": object(
+            REQUEST,
+            "The query of `GET /v1/pull`.",
+            &["cursor"],
+            json!({
+                "cursor": counter("The last `op_id` the device has applied (0 for none)."),
+                "limit": optional_u32(&format!(
+                    "The most items wanted (the server sends at most {MAX_PAGE_ITEMS})."
+                )),
+                "max_bytes": optional_u32(&format!(
+                    "The most record bytes wanted (the server sends about {MAX_PAGE_BYTES} at \
+                     most)."
+                )),
+            }),
+        ),
+        "ChangeOp": enumeration("What a change does.", &["upsert", "delete"]),
+        "Change": object(
+            RESPONSE,
+            "One change from the server's log, or one record of a snapshot.",
+            &["op_id", "record_id", "kind", "scope", "version", "op"],
+            json!({
+                "op_id": count("Position in the server's log, in commit order."),
+                "record_id": uuid("The record."),
+                "kind": string("Its kind code."),
+                "scope": string("Its scope."),
+                "version": count("Its server version after this change."),
+                "op": schema("ChangeOp"),
+                "record": any("The whole record (upserts), `null` for a delete."),
+            }),
+        ),
+        "ScopeEventKind": enumeration(
+            "A scope given to or taken from the device.",
+            &["grant", "revoke"],
+        ),
+        "ScopeEvent": object(
+            RESPONSE,
+            "A grant or revoke, ordered in the log with the changes.",
+            &["op_id", "scope", "kind"],
+            json!({
+                "op_id": count("Position in the server's log."),
+                "scope": string("The scope."),
+                "kind": schema("ScopeEventKind"),
+            }),
+        ),
+        "PullPage": object(
+            RESPONSE,
+            "One page of the log after a cursor, for the scopes the device holds.",
+            &["changes", "scope_events", "next_cursor", "has_more"],
+            json!({
+                "changes": list(schema("Change"), "In `op_id` order."),
+                "scope_events": list(schema("ScopeEvent"), "In `op_id` order."),
+                "next_cursor": count("Store with this page, in the same transaction; send next."),
+                "has_more": {"type": "boolean", "description": "Whether more pages follow now."},
+            }),
+        ),
+        "SnapshotQuery": object(
+            REQUEST,
+            "The query of `GET /v1/scopes/{scope}/snapshot`.",
+            &[],
+            json!({
+                "after": optional_uuid("The last record id received; none for the first page."),
+                "limit": optional_u32(&format!(
+                    "The most records wanted (the server sends at most {MAX_PAGE_ITEMS})."
+                )),
+            }),
+        ),
+        "SnapshotPage": object(
+            RESPONSE,
+            "One page of a scope's live records, in record-id order.",
+            &["scope", "records", "as_of"],
+            json!({
+                "scope": string("The scope."),
+                "records": list(schema("Change"), "In record-id order."),
+                "as_of": count("The log position the snapshot is consistent with."),
+                "next_after": optional_uuid(
+                    "Send as `after` for the next page; none when complete.",
+                ),
+            }),
+        ),
+        "ScopeAck": object(
+            REQUEST,
+            "A device's acknowledgement that it bootstrapped or purged a scope up to a log \
+             position. Purge acknowledgements are audited.",
+            &["scope", "kind", "op_id"],
+            json!({
+                "scope": string("The scope."),
+                "kind": schema("ScopeEventKind"),
+                "op_id": count("The log position of the event acknowledged."),
+            }),
+        ),
+        "Conflict": object(
+            RESPONSE,
+            "A field changed on two sides: the value kept and the value that lost.",
+            &[
+                "id", "record_id", "kind", "scope", "field", "kept", "lost", "lost_by_device",
+                "op_id",
+            ],
+            json!({
+                "id": uuid("The conflict's id."),
+                "record_id": uuid("The record."),
+                "kind": string("Its kind code."),
+                "scope": string("Its scope."),
+                "field": string("The field."),
+                "kept": any("The value kept (the later commit)."),
+                "lost": any("The value that lost, which the supervisor may restore."),
+                "lost_by_device": uuid("The device whose value lost."),
+                "op_id": count("The op at which the conflict arose."),
+            }),
+        ),
+        "ConflictList": object(
+            RESPONSE,
+            "The open conflicts a supervisor may resolve, oldest first.",
+            &["conflicts"],
+            json!({"conflicts": list(schema("Conflict"), "Oldest first.")}),
+        ),
+        "ResolveConflict": object(
+            REQUEST,
+            "A supervisor's decision on a conflict.",
+            &["restore"],
+            json!({"restore": {
+                "type": "boolean",
+                "description": "`true` restores the losing value (as a new change); `false` \
+                    keeps the current one.",
+            }}),
+        ),
+        "DirectoryEntry": object(
+            RESPONSE,
+            "A colleague as the directory shows them: enough to pick an assignee.",
+            &["id", "username", "display_name", "role", "org_unit"],
+            json!({
+                "id": uuid("The user's id."),
+                "username": string("Their login name."),
+                "display_name": string("The name colleagues know them by."),
+                "role": schema("Role"),
+                "org_unit": uuid("The org unit they belong to."),
+                "point": optional_uuid("Their community point (counsellors)."),
+            }),
+        ),
+        "Directory": object(
+            RESPONSE,
+            "The users the caller may assign work to: a supervisor sees the staff of their \
+             commune; everyone else sees only themselves.",
+            &["users"],
+            json!({"users": list(schema("DirectoryEntry"), "By username.")}),
+        ),
+    })
+}
+
+/// The error responses: status, component name, description.
+const ERRORS: [(&str, &str, &str); 8] = [
+    (
+        "400",
+        "BadRequest",
+        "`invalid_input`: malformed or truncated JSON, wrong types, missing or unknown fields, \
+         out-of-range numbers, a bad query string or path parameter, the wrong content type, \
+         or a broken domain rule. `protocol_mismatch`: the protocol header is missing or names \
+         another version.",
+    ),
+    (
+        "401",
+        "Unauthorised",
+        "`unauthorised`: no token, or one that is unknown, expired or of a revoked device; a \
+         wrong login. `device_revoked` (refresh only): the device was revoked and must wipe \
+         its data.",
+    ),
+    (
+        "403",
+        "Forbidden",
+        "`forbidden`: this user's role may not do this.",
+    ),
+    (
+        "404",
+        "NotFound",
+        "`not_found`: no such thing, or one the caller may not know exists.",
+    ),
+    (
+        "410",
+        "CursorExpired",
+        "`cursor_expired`: the cursor is older than the tombstone horizon; re-bootstrap every \
+         scope from snapshots.",
+    ),
+    (
+        "413",
+        "PayloadTooLarge",
+        "`payload_too_large`: the body is larger than the server accepts.",
+    ),
+    (
+        "429",
+        "RateLimited",
+        "`rate_limited`: too many failed logins for this username; try again later.",
+    ),
+    (
+        "500",
+        "Internal",
+        "`internal`: the server failed and changed nothing; the message says no more.",
+    ),
+];
+
+fn protocol_header() -> Value {
+    json!({PROTOCOL_HEADER: {"$ref": "#/components/headers/Protocol"}})
+}
+
+fn error_responses() -> Value {
+    let mut out = serde_json::Map::new();
+    for (_, name, description) in ERRORS {
+        out.insert(
+            name.into(),
+            json!({
+                "description": description,
+                "headers": protocol_header(),
+                "content": {"application/json": {"schema": schema("ErrorBody")}},
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// What a route answers when it succeeds.
+enum Success {
+    /// 200 with a JSON body of this schema.
+    Json(&'static str),
+    /// 200 with another body: media type and schema.
+    Other(&'static str, Value),
+    /// 204, no body.
+    NoContent,
+}
+
+/// One operation.
+struct Op {
+    id: &'static str,
+    summary: &'static str,
+    bearer: bool,
+    parameters: Vec<Value>,
+    body: Option<&'static str>,
+    success: Success,
+    errors: &'static [&'static str],
+}
+
+fn operation(path: &str, op: Op) -> Value {
+    let mut responses = serde_json::Map::new();
+    let ok = match op.success {
+        Success::Json(name) => (
+            "200",
+            json!({
+                "description": "Done.",
+                "headers": protocol_header(),
+                "content": {"application/json": {"schema": schema(name)}},
+            }),
+        ),
+        Success::Other(media, body) => (
+            "200",
+            json!({
+                "description": "Done.",
+                "headers": protocol_header(),
+                "content": {media: {"schema": body}},
+            }),
+        ),
+        Success::NoContent => (
+            "204",
+            json!({"description": "Done; no body.", "headers": protocol_header()}),
+        ),
+    };
+    responses.insert(ok.0.into(), ok.1);
+    for status in op.errors {
+        // A status without a component becomes a reference to nothing, which the tests refuse.
+        let name = ERRORS
+            .iter()
+            .find(|(s, _, _)| s == status)
+            .map_or(*status, |(_, name, _)| name);
+        responses.insert(
+            (*status).into(),
+            json!({"$ref": format!("#/components/responses/{name}")}),
+        );
+    }
+    let mut parameters = Vec::new();
+    if path.starts_with("/v1/") {
+        parameters.push(json!({"$ref": "#/components/parameters/Protocol"}));
+    }
+    parameters.extend(op.parameters);
+    let mut o = json!({
+        "operationId": op.id,
+        "summary": op.summary,
+        "security": if op.bearer { json!([{"bearer": []}]) } else { json!([]) },
+        "parameters": parameters,
+        "responses": responses,
+    });
+    if let Some(name) = op.body {
+        o["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": schema(name)}},
+        });
+    }
+    o
+}
+
+fn query(name: &str, required: bool, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": required, "schema": schema})
+}
+
+fn path_param(name: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": schema})
+}
+
+fn paths() -> Value {
+    let limit = |what: &str| {
+        optional_u32(&format!(
+            "The most {what} wanted: clamped to 1..={MAX_PAGE_ITEMS}."
+        ))
+    };
+    let scope_pattern = concat!(
+        "^(person|point|team|user):",
+        "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    );
+    let ops: Vec<(&str, &str, Op)> = vec![
+        (
+            "/healthz",
+            "get",
+            Op {
+                id: "healthz",
+                summary: "Whether the server is up (no protocol header, no token).",
+                bearer: false,
+                parameters: vec![],
+                body: None,
+                success: Success::Json("Health"),
+                errors: &[],
+            },
+        ),
+        (
+            "/metrics",
+            "get",
+            Op {
+                id: "metrics",
+                summary: "Prometheus counters: counts only, never names or ids.",
+                bearer: false,
+                parameters: vec![],
+                body: None,
+                success: Success::Other("text/plain", json!({"type": "string"})),
+                errors: &[],
+            },
+        ),
+        (
+            "/openapi.json",
+            "get",
+            Op {
+                id: "openapi",
+                summary: "This document.",
+                bearer: false,
+                parameters: vec![],
+                body: None,
+                success: Success::Other("application/json", json!({"type": "object"})),
+                errors: &[],
+            },
+        ),
+        (
+            "/v1/enroll",
+            "post",
+            Op {
+                id: "enroll",
+                summary: "A user's login enrols a new device. Failed logins are counted per \
+                    username; after too many, even the right password is refused for a while.",
+                bearer: false,
+                parameters: vec![],
+                body: Some("EnrollRequest"),
+                success: Success::Json("EnrollResponse"),
+                errors: &["400", "401", "413", "429", "500"],
+            },
+        ),
+        (
+            "/v1/token",
+            "post",
+            Op {
+                id: "refreshTokens",
+                summary: "A refresh token buys new tokens, once.",
+                bearer: false,
+                parameters: vec![],
+                body: Some("RefreshRequest"),
+                success: Success::Json("Tokens"),
+                errors: &["400", "401", "413", "500"],
+            },
+        ),
+        (
+            "/v1/push",
+            "post",
+            Op {
+                id: "push",
+                summary: "Mutations from the device's outbox, each with its own receipt. A \
+                    mutation that breaks a rule is a rejected receipt, never an HTTP error; an \
+                    invalid request applies none of them.",
+                bearer: true,
+                parameters: vec![],
+                body: Some("PushRequest"),
+                success: Success::Json("PushResponse"),
+                errors: &["400", "401", "413", "500"],
+            },
+        ),
+        (
+            "/v1/pull",
+            "get",
+            Op {
+                id: "pull",
+                summary: "One page of the log after a cursor, for the scopes the device holds \
+                (see PullQuery). Unknown or repeated query parameters are refused.",
+                bearer: true,
+                parameters: vec![
+                    query(
+                        "cursor",
+                        true,
+                        counter("The last `op_id` applied (0 for none)."),
+                    ),
+                    query("limit", false, limit("changes and scope events")),
+                    query(
+                        "max_bytes",
+                        false,
+                        optional_u32(&format!(
+                            "The most record bytes wanted: clamped to 1..={MAX_PAGE_BYTES}."
+                        )),
+                    ),
+                ],
+                body: None,
+                success: Success::Json("PullPage"),
+                errors: &["400", "401", "410", "500"],
+            },
+        ),
+        (
+            "/v1/scopes/{scope}/snapshot",
+            "get",
+            Op {
+                id: "snapshot",
+                summary: "One page of a scope's live records, for a device bootstrapping a scope \
+                    it was granted (see SnapshotQuery). A scope the caller does not hold is not \
+                    found.",
+                bearer: true,
+                parameters: vec![
+                    path_param("scope", json!({"type": "string", "pattern": scope_pattern})),
+                    query(
+                        "after",
+                        false,
+                        optional_uuid("The last record id received."),
+                    ),
+                    query("limit", false, limit("records")),
+                ],
+                body: None,
+                success: Success::Json("SnapshotPage"),
+                errors: &["400", "401", "404", "500"],
+            },
+        ),
+        (
+            "/v1/scopes/ack",
+            "post",
+            Op {
+                id: "ackScope",
+                summary: "The device bootstrapped or purged a scope up to a log position.",
+                bearer: true,
+                parameters: vec![],
+                body: Some("ScopeAck"),
+                success: Success::NoContent,
+                errors: &["400", "401", "413", "500"],
+            },
+        ),
+        (
+            "/v1/directory",
+            "get",
+            Op {
+                id: "directory",
+                summary: "The users the caller may assign work to.",
+                bearer: true,
+                parameters: vec![],
+                body: None,
+                success: Success::Json("Directory"),
+                errors: &["400", "401", "500"],
+            },
+        ),
+        (
+            "/v1/conflicts",
+            "get",
+            Op {
+                id: "listConflicts",
+                summary: "Open conflicts in the supervisor's cases (supervisors only).",
+                bearer: true,
+                parameters: vec![],
+                body: None,
+                success: Success::Json("ConflictList"),
+                errors: &["400", "401", "403", "500"],
+            },
+        ),
+        (
+            "/v1/conflicts/{id}/resolve",
+            "post",
+            Op {
+                id: "resolveConflict",
+                summary: "Keep the current value, or restore the one that lost (supervisors only).",
+                bearer: true,
+                parameters: vec![path_param(
+                    "id",
+                    json!({"type": "string", "format": "uuid"}),
+                )],
+                body: Some("ResolveConflict"),
+                success: Success::NoContent,
+                errors: &["400", "401", "403", "404", "413", "500"],
+            },
+        ),
+        (
+            "/v1/admin/devices/{id}/revoke",
+            "post",
+            Op {
+                id: "revokeDevice",
+                summary: "Revoke a device (a lost phone): its tokens stop working at once and its \
+                next refresh is told to wipe (admins only). Revoking twice is `invalid_input`.",
+                bearer: true,
+                parameters: vec![path_param(
+                    "id",
+                    json!({"type": "string", "format": "uuid"}),
+                )],
+                body: None,
+                success: Success::NoContent,
+                errors: &["400", "401", "403", "404", "500"],
+            },
+        ),
+    ];
+    let mut out = serde_json::Map::new();
+    for (path, method, op) in ops {
+        let entry = out.entry(path).or_insert_with(|| json!({}));
+        entry[method] = operation(path, op);
+    }
+    Value::Object(out)
+}
