@@ -6,7 +6,6 @@
 //! caps whatever the client asks.
 
 use axum::Json;
-use axum::extract::Path;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use chrono::Utc;
@@ -20,7 +19,7 @@ use serde_json::Value;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::store::{PushCaller, SyncStore};
-use crate::{ApiJson, AppState};
+use crate::{ApiJson, ApiPath, AppState};
 
 /// Most mutations in one push.
 pub const MAX_MUTATIONS: usize = 500;
@@ -127,7 +126,7 @@ pub async fn pull<S: SyncStore>(
 pub async fn snapshot<S: SyncStore>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(scope): Path<String>,
+    ApiPath(scope): ApiPath<String>,
     query: Result<Query<SnapshotQuery>, QueryRejection>,
 ) -> Result<Json<SnapshotPage<Value>>, ApiError> {
     let Query(q) = query.map_err(|_| {
@@ -186,7 +185,7 @@ pub async fn conflicts<S: SyncStore>(
 pub async fn resolve<S: SyncStore>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<ResolveConflict>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     let who = supervisor(&state, caller).await?;

@@ -289,7 +289,7 @@ impl<S: SyncStore> FromRequestParts<AppState<S>> for Caller {
 pub async fn revoke_device<S: SyncStore>(
     State(state): State<AppState<S>>,
     caller: Caller,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    crate::ApiPath(id): crate::ApiPath<String>,
 ) -> Result<http::StatusCode, ApiError> {
     let user = state
         .store
