@@ -6,8 +6,9 @@
 mod support;
 
 use chrono::{DateTime, Duration, Utc};
+use donghanh_core::domain::{Person, Scope, Sex};
 use donghanh_protocol::{ErrorBody, PROTOCOL_HEADER, Tokens, codes};
-use donghanh_server::Config;
+use donghanh_server::{Config, openapi, routes};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use support::{Server, changed_tables};
@@ -52,54 +53,62 @@ async fn an_expired_access_token_is_refused_everywhere_and_the_refresh_token_sti
     let dead_at = ceil_second(Utc::now() + Duration::seconds(1)) + Duration::milliseconds(10);
     tokio::time::sleep((dead_at - Utc::now()).to_std().unwrap_or_default()).await;
 
+    // Every route the document says needs a bearer token, found through the router's own
+    // list, so that a route added later is covered too. Where a request would change something
+    // if the token were taken, it is a live one: a new case, the revocation of Hoa's phone.
+    let person = Person::new(
+        "Nguyễn Văn Hết Hạn",
+        chrono::NaiveDate::from_ymd_opt(1980, 1, 1).unwrap(),
+        Sex::Male,
+    );
+    let scope = Scope::Person(person.id).to_string();
+    let live_push = json!({"mutations": [{"client_seq": 1, "record_id": person.id.uuid(),
+        "kind": "person", "scope": scope, "op": "create", "base_version": 0, "patch": person}]});
+    let doc = openapi::document();
     let before = s.db_state();
-    let scope = format!("person:{}", uuid::Uuid::new_v4());
-    let conflict = uuid::Uuid::new_v4();
-    let calls = [
-        (
-            Method::POST,
-            "/v1/push".to_owned(),
-            json!({"mutations": []}),
-            &hoa,
-        ),
-        (
-            Method::GET,
-            "/v1/pull?cursor=0".to_owned(),
-            json!(null),
-            &hoa,
-        ),
-        (
-            Method::GET,
-            format!("/v1/scopes/{scope}/snapshot"),
-            json!(null),
-            &hoa,
-        ),
-        (Method::GET, "/v1/conflicts".to_owned(), json!(null), &minh),
-        (
-            Method::POST,
-            format!("/v1/conflicts/{conflict}/resolve"),
-            json!({"restore": true}),
-            &minh,
-        ),
-        (
-            Method::POST,
-            format!("/v1/admin/devices/{}/revoke", hoa.device_id),
-            json!(null),
-            &admin,
-        ),
-    ];
-    for (method, path, body, who) in calls {
+    let mut refused = Vec::new();
+    for route in routes() {
+        let op = &doc["paths"][route.path][route.method.as_str().to_lowercase()];
+        if op["security"] != json!([{"bearer": []}]) {
+            continue;
+        }
+        let admin_route = route.path.starts_with("/v1/admin/");
+        let path = route.path.replace("{scope}", &scope).replace(
+            "{id}",
+            &if admin_route {
+                hoa.device_id
+            } else {
+                uuid::Uuid::new_v4()
+            }
+            .to_string(),
+        );
+        let token = if admin_route { &admin } else { &minh };
         let mut req = s
-            .request(method.clone(), &path)
-            .bearer_auth(&who.tokens.access_token);
-        if !body.is_null() {
-            req = req.json(&body);
+            .request(route.method.clone(), &path)
+            .bearer_auth(&token.tokens.access_token);
+        if route.method == Method::POST {
+            req = req.json(&match route.path {
+                "/v1/push" => live_push.clone(),
+                "/v1/conflicts/{id}/resolve" => json!({"restore": true}),
+                _ => json!({}),
+            });
         }
         let resp = req.send().await.unwrap();
-        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(resp.headers().get(PROTOCOL_HEADER).unwrap(), "1");
         let err: ErrorBody = resp.json().await.unwrap();
-        assert_eq!(err.code, codes::UNAUTHORISED, "{method} {path}");
+        assert_eq!(err.code, codes::UNAUTHORISED, "{path}");
+        refused.push(route.path);
+    }
+    for path in [
+        "/v1/push",
+        "/v1/pull",
+        "/v1/scopes/{scope}/snapshot",
+        "/v1/conflicts",
+        "/v1/conflicts/{id}/resolve",
+        "/v1/admin/devices/{id}/revoke",
+    ] {
+        assert!(refused.contains(&path), "{path} was not tried");
     }
     let after = s.db_state();
     assert!(
