@@ -47,12 +47,16 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Config {
     /// How long a device may keep data without a successful sync.
     pub key_lease_seconds: u64,
+    /// How often [`serve`] removes tombstones every active device has pulled past (0: never;
+    /// `donghanh-server admin compact` does it by hand).
+    pub compact_interval_seconds: u64,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             key_lease_seconds: 14 * 24 * 3600,
+            compact_interval_seconds: 3600,
         }
     }
 }
@@ -185,6 +189,8 @@ pub fn router<S: SyncStore>(state: AppState<S>) -> Router {
         .route("/v1/push", post(api::push::<S>))
         .route("/v1/pull", get(api::pull::<S>))
         .route("/v1/scopes/{scope}/snapshot", get(api::snapshot::<S>))
+        .route("/v1/scopes/ack", post(api::ack_scope::<S>))
+        .route("/v1/directory", get(api::directory::<S>))
         .route("/v1/conflicts", get(api::conflicts::<S>))
         .route("/v1/conflicts/{id}/resolve", post(api::resolve::<S>))
         .route(
@@ -209,7 +215,30 @@ pub async fn serve<S: SyncStore>(
     state: AppState<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let compactor = (state.config.compact_interval_seconds > 0).then(|| {
+        let store = Arc::clone(&state.store);
+        let config = Arc::clone(&state.config);
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_secs(config.compact_interval_seconds);
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match store
+                    .compact(chrono::Utc::now(), config.key_lease_seconds)
+                    .await
+                {
+                    Ok(removed) => tracing::info!(removed, "tombstones compacted"),
+                    Err(e) => tracing::error!(error = %e, "tombstone compaction failed"),
+                }
+            }
+        })
+    });
+    let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(task) = compactor {
+        task.abort();
+    }
+    result
 }

@@ -40,7 +40,13 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// How long a device may keep its data without a successful sync (the key lease), in
+        /// seconds; an offline device past it wipes itself.
+        #[arg(long, default_value_t = 14 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+        key_lease_seconds: u64,
     },
+    /// Create or upgrade the database to this build's schema, then exit.
+    Migrate,
     /// Administration.
     #[command(subcommand)]
     Admin(Admin),
@@ -65,6 +71,13 @@ enum Admin {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// Remove tombstones every active device has pulled past; prints `removed N horizon H`.
+    Compact {
+        /// Devices not seen for this many seconds no longer hold tombstones back (their key
+        /// lease has run out and they wipe themselves).
+        #[arg(long, default_value_t = 14 * 24 * 3600)]
+        key_lease_seconds: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -228,12 +241,32 @@ fn run(cli: Cli) -> CliResult {
     let rt = runtime()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve { listen } => {
+            Command::Migrate => {
+                println!("database at the latest schema");
+                Ok(())
+            }
+            Command::Admin(Admin::Compact { key_lease_seconds }) => {
+                let removed = store
+                    .compact(chrono::Utc::now(), key_lease_seconds)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let horizon = store.tombstone_horizon().await.map_err(|e| e.to_string())?;
+                println!("removed {removed} horizon {horizon}");
+                Ok(())
+            }
+            Command::Serve {
+                listen,
+                key_lease_seconds,
+            } => {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
-                let state = AppState::new(store, Config::default()).map_err(|e| e.to_string())?;
+                let config = Config {
+                    key_lease_seconds,
+                    ..Config::default()
+                };
+                let state = AppState::new(store, config).map_err(|e| e.to_string())?;
                 tracing::info!(%addr, "serving");
                 println!("listening on {addr}");
                 serve(listener, state, shutdown_signal())
