@@ -41,6 +41,11 @@ pub enum Error {
     /// The device was revoked by the server: its data has just been wiped.
     #[error("this device was revoked by the server; its data has been wiped")]
     DeviceRevoked,
+    /// The device was not synced within its key lease: its data has just been wiped.
+    #[error(
+        "this device was not synced for too long (its key lease ran out); its data has been wiped, enrol it again"
+    )]
+    LeaseExpired,
     /// The device is not enrolled with a server.
     #[error("this device is not enrolled with a server")]
     NotEnrolled,

@@ -321,15 +321,7 @@ async fn tombstones_outlive_every_active_cursor<S: SyncStore>(store: &S) {
     store
         .push(
             sup,
-            mutation(
-                2,
-                MutationOp::Create,
-                "task",
-                scope,
-                task.id,
-                0,
-                &task,
-            ),
+            mutation(2, MutationOp::Create, "task", scope, task.id, 0, &task),
             now,
         )
         .await
