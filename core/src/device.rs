@@ -291,7 +291,8 @@ impl Device {
     }
 
     /// Assigns a person held on this device to `helper` from today, by `by`: the active
-    /// assignment of the person's active episode ends yesterday (or, if it began today, simply
+    /// assignment of the person's current episode (the active one, else the newest not yet
+    /// ended) ends yesterday (or, if it began today, simply
     /// changes helper) and a new one begins. The server then moves the case's scope from the
     /// old helper's devices to the new one's. Returns the id of the assignment now active.
     pub fn assign_case(&self, person: Id, helper: Id, by: Id) -> Result<Id> {
@@ -299,14 +300,13 @@ impl Device {
         let today = vn_date(Utc::now());
         self.store.write(|w| {
             w.reader().require_exists(RecordKind::Person, person)?;
-            let episodes: Vec<Episode> = w.reader().by_subject_state(person, ACTIVE_EPISODE)?;
-            let episode = episodes
-                .iter()
-                .rev()
-                .find(|e| e.is_active())
-                .ok_or(Error::NotFound {
-                    kind: RecordKind::Episode.code(),
-                })?;
+            // The episode under management, or else the newest one still being prepared.
+            let mut episodes: Vec<Episode> = w.reader().by_subject(person)?;
+            episodes.retain(|e| !e.is_final());
+            episodes.sort_by_key(|e| (e.is_active(), e.start));
+            let episode = episodes.last().ok_or(Error::NotFound {
+                kind: RecordKind::Episode.code(),
+            })?;
             let assignments: Vec<Assignment> = w.reader().by_subject(person)?;
             let current: Vec<&Assignment> = assignments
                 .iter()
