@@ -71,6 +71,9 @@ enum Admin {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The server key (encryption at rest).
+    #[command(subcommand)]
+    Key(KeyCmd),
     /// Remove tombstones every active device has pulled past; prints `removed N horizon H`.
     Compact {
         /// Devices not seen for this many seconds no longer hold tombstones back (their key
@@ -78,6 +81,13 @@ enum Admin {
         #[arg(long, default_value_t = 14 * 24 * 3600)]
         key_lease_seconds: u64,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCmd {
+    /// Rotate the at-rest key: add a new key, re-seal every row with it, retire the old ones.
+    /// Stop the server first. Prints `rotated to key K, resealed N rows`.
+    Rotate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -236,7 +246,31 @@ fn infer_kind(units: &[OrgUnit], parent: Option<Id>) -> OrgUnitKind {
     }
 }
 
+/// Rotates the at-rest key (see `secrets`): the new key is in the file before any row uses
+/// it; old keys leave only after the re-seal committed. A failure at any step leaves a data
+/// directory that opens: run the command again.
+fn rotate_key(dir: &Path) -> CliResult {
+    let db = dir.join("server.db");
+    let key = dir.join("server.key");
+    if !db.exists() {
+        return Err(format!("no server database in {}", dir.display()));
+    }
+    let keys = ServerKeys::add_key(&key).map_err(|e| e.to_string())?;
+    let id = keys.current_key_id();
+    let store = SqliteStore::open(&db, keys).map_err(|e| e.to_string())?;
+    let resealed = runtime()?
+        .block_on(store.reseal_all())
+        .map_err(|e| e.to_string())?;
+    drop(store);
+    ServerKeys::retire_keys(&key).map_err(|e| e.to_string())?;
+    println!("rotated to key {id}, resealed {resealed} rows");
+    Ok(())
+}
+
 fn run(cli: Cli) -> CliResult {
+    if matches!(cli.command, Command::Admin(Admin::Key(KeyCmd::Rotate))) {
+        return rotate_key(&cli.data);
+    }
     let store = open(&cli.data)?;
     let rt = runtime()?;
     rt.block_on(async move {
@@ -245,6 +279,7 @@ fn run(cli: Cli) -> CliResult {
                 println!("database at the latest schema");
                 Ok(())
             }
+            Command::Admin(Admin::Key(KeyCmd::Rotate)) => Err("handled above".into()),
             Command::Admin(Admin::Compact { key_lease_seconds }) => {
                 let removed = store
                     .compact(chrono::Utc::now(), key_lease_seconds)

@@ -239,6 +239,50 @@ impl SqliteStore {
         })
     }
 
+    /// Re-seals every sealed row with the current key and recomputes every keyed lookup
+    /// (usernames; login-failure counters are cleared), in one transaction: part of a key
+    /// rotation ([`ServerKeys::add_key`] before, [`ServerKeys::retire_keys`] after). Run it
+    /// with the server stopped. Returns the number of rows re-sealed.
+    pub async fn reseal_all(&self) -> StoreResult<u64> {
+        self.run(|c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let mut count = 0u64;
+            for table in ["users", "devices", "records", "conflicts"] {
+                let rows: Vec<(Vec<u8>, Vec<u8>)> = {
+                    let mut stmt = tx
+                        .prepare(&format!("SELECT id, sealed FROM {table}"))
+                        .map_err(db_err)?;
+                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(db_err)?
+                        .collect::<Result<_, _>>()
+                        .map_err(db_err)?
+                };
+                let mut update = tx
+                    .prepare(&format!("UPDATE {table} SET sealed = ?2 WHERE id = ?1"))
+                    .map_err(db_err)?;
+                for (id, sealed) in rows {
+                    let plain = keys.open(table, &id, &sealed).map_err(db_err)?;
+                    if table == "users" {
+                        let user: User = serde_json::from_slice(&plain).map_err(decode_err)?;
+                        tx.execute(
+                            "UPDATE users SET username_mac = ?2 WHERE id = ?1",
+                            params![id, keys.lookup("username", &user.username)],
+                        )
+                        .map_err(db_err)?;
+                    }
+                    let resealed = keys.seal(table, &id, &plain).map_err(db_err)?;
+                    update.execute(params![id, resealed]).map_err(db_err)?;
+                    count += 1;
+                }
+            }
+            tx.execute("DELETE FROM login_failures", [])
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(count)
+        })
+        .await
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     async fn run<T: Send + 'static>(
         &self,
