@@ -397,12 +397,12 @@ impl Device {
         serde_json::from_slice(&raw).map_err(|_| Error::CorruptKeys)
     }
 
-    /// A colleague by username, from the directory ([`Error::NotFound`] if unknown: sync
+    /// A colleague by username, from the directory ([`Error::UnknownUser`] if unknown: sync
     /// first, or the user is not in this supervisor's commune).
     pub fn colleague(&self, username: &str) -> Result<donghanh_protocol::DirectoryEntry> {
         self.directory()?
             .into_iter()
             .find(|e| e.username == username)
-            .ok_or(Error::NotFound { kind: "user" })
+            .ok_or(Error::UnknownUser)
     }
 }

@@ -46,6 +46,11 @@ pub enum Error {
         "this device was not synced for too long (its key lease ran out); its data has been wiped, enrol it again"
     )]
     LeaseExpired,
+    /// No colleague with this username in the directory the last sync brought.
+    #[error(
+        "no user with this username in this device's directory; sync first, or the user is not in your commune"
+    )]
+    UnknownUser,
     /// The device is not enrolled with a server.
     #[error("this device is not enrolled with a server")]
     NotEnrolled,

@@ -262,7 +262,7 @@ fn a_supervisor_assigns_and_reassigns_a_case_and_follow_ups_reach_the_right_phon
     // An unknown username is a clear error, not a guess.
     assert!(matches!(
         sup.colleague("tnv.khong-co"),
-        Err(Error::NotFound { kind: "user" })
+        Err(Error::UnknownUser)
     ));
 }
 
