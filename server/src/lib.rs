@@ -8,9 +8,10 @@
 //! with this build's version; every response carries it. Bodies are limited in size, responses
 //! are compressed (gzip, zstd) when the client accepts it, and every error is `{code, message}`.
 //!
-//! Status (issue 3, in progress): org units, users, devices, login, enrolment, tokens,
-//! revocation, push with receipts and merge, pull by held scopes with grant/revoke events.
-//! Snapshots, conflict endpoints, the audit log, metrics and OpenAPI follow.
+//! What it serves: enrolment and tokens, push with receipts and three-way merge, pull by the
+//! scopes a user holds (assignments, case communes, the org tree) with grant/revoke events and
+//! their acknowledgements, snapshots, the directory, conflicts, device revocation, the audit
+//! log, metrics. Tombstones are compacted periodically, never by time alone.
 
 pub mod api;
 pub mod audit;

@@ -116,6 +116,16 @@ fn a_counsellor_records_a_group_session_offline_and_the_supervisor_sees_who_came
     assert!(hoa.sessions().unwrap().is_empty());
     drop(hoa);
     assert_no_marker(&hoa_dir, &["phòng tái nghiện (bí mật)", "Đặng Văn Tham Dự"]);
+    // Nor does the server keep any of it in clear (database, WAL, key file).
+    assert_no_marker(
+        server.dir.path(),
+        &[
+            "phòng tái nghiện (bí mật)",
+            "Đặng Văn Tham Dự",
+            "0912345678",
+            "tv.thu",
+        ],
+    );
 }
 
 #[test]
@@ -183,6 +193,10 @@ fn a_supervision_note_reaches_the_supervisors_and_no_volunteer() {
     assert_eq!((r.pushed, r.rejected), (0, 1), "{r:?}");
     let rejected = hoa.store().read(|r| r.rejected()).unwrap();
     assert_eq!(rejected[0].code, "forbidden");
+    assert_no_marker(
+        server.dir.path(),
+        &["nhận xét mật", "tự nhận xét", "gs.lan"],
+    );
 }
 
 /// Counts what the listener hears.
@@ -259,6 +273,10 @@ fn a_supervisor_assigns_and_reassigns_a_case_and_follow_ups_reach_the_right_phon
     lan.sync().unwrap();
     assert_eq!(lan.person(p.id).unwrap(), p);
     assert!(lan.tasks_for(lan_id).unwrap().is_empty());
+    assert_no_marker(
+        server.dir.path(),
+        &["Hồ Văn Phân Công", "Đưa đi làm CCCD", "0912345678"],
+    );
     // An unknown username is a clear error, not a guess.
     assert!(matches!(
         sup.colleague("tnv.khong-co"),
