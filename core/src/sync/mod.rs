@@ -348,6 +348,18 @@ impl Writer<'_> {
         let mut work = self.reader().scope_work()?;
         for event in events {
             match event.kind {
+                // A grant served to a pull from cursor 0 was committed before that request,
+                // so the pull itself brings every record of the scope: no snapshot needed,
+                // only the acknowledgement. Later, records at or below the cursor were served
+                // before the scope was held and come from a snapshot.
+                ScopeEventKind::Grant if cursor == 0 => {
+                    work.push(ScopeTask::Ack {
+                        scope: event.scope.clone(),
+                        kind: ScopeEventKind::Grant,
+                        op_id: event.op_id,
+                    });
+                    summary.grants.push(event.clone());
+                }
                 ScopeEventKind::Grant => {
                     work.push(ScopeTask::Bootstrap {
                         scope: event.scope.clone(),
