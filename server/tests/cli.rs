@@ -354,3 +354,155 @@ fn the_operator_rotates_the_key_compacts_and_migrates() {
     assert!(!o.status.success());
     assert_eq!(String::from_utf8(o.stderr).unwrap().lines().count(), 1);
 }
+
+/// The server's own log of a whole scenario — admin commands, enrolment, a failed login, a
+/// case with a name, phone, address and notes pushed, pulled and snapshotted — holds none of
+/// it, at the most verbose level.
+#[test]
+fn the_log_of_a_full_scenario_carries_no_personal_data() {
+    use donghanh_core::domain::{Person, Scope, Sex, Visit};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let commune = id(&server(
+        &dir,
+        &[
+            "admin",
+            "org",
+            "add",
+            "--name",
+            "Xã Nhật Ký",
+            "--kind",
+            "commune",
+        ],
+    ));
+    id(&server(
+        &dir,
+        &[
+            "admin",
+            "user",
+            "add",
+            "--username",
+            "gs.daumoc",
+            "--password",
+            "Mật-Khẩu-Bí-Mật-9",
+            "--role",
+            "supervisor",
+            "--org",
+            &commune,
+            "--display-name",
+            "Đầu Mốc Giám Sát",
+        ],
+    ));
+    let log = tmp.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_donghanh-server"))
+        .arg("--data")
+        .arg(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = format!(
+        "http://{}",
+        line.trim().strip_prefix("listening on ").unwrap()
+    );
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut p = Person::new(
+        "Nguyễn Văn Đánh Dấu",
+        chrono::NaiveDate::from_ymd_opt(1980, 1, 2).unwrap(),
+        Sex::Male,
+    );
+    p.phone = Some("0909123456".into());
+    p.address = Some("Ấp Đánh Dấu, Xã Nhật Ký".into());
+    p.id_number = Some("079080001234".into());
+    let visit = Visit::new(p.id, chrono::Utc::now(), "Ghi chú đánh dấu riêng tư");
+    let scope = Scope::Person(p.id).to_string();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+            let mut req = http
+                .post(format!("{base}{path}"))
+                .header("x-donghanh-protocol", "1")
+                .json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send()
+        };
+        let wrong = post(
+            "/v1/enroll",
+            None,
+            serde_json::json!({"username": "gs.daumoc", "password": "Sai-Mật-Khẩu-Đánh-Dấu", "device_label": "Máy của Đầu Mốc"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(wrong.status(), 401);
+        let enrolled: serde_json::Value = post(
+            "/v1/enroll",
+            None,
+            serde_json::json!({"username": "gs.daumoc", "password": "Mật-Khẩu-Bí-Mật-9", "device_label": "Máy của Đầu Mốc"}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let token = enrolled["tokens"]["access_token"].as_str().unwrap().to_owned();
+        let pushed = post(
+            "/v1/push",
+            Some(&token),
+            serde_json::json!({"mutations": [
+                {"client_seq": 1, "record_id": p.id, "kind": "person", "scope": scope,
+                 "op": "create", "base_version": 0, "patch": serde_json::to_value(&p).unwrap()},
+                {"client_seq": 2, "record_id": visit.id, "kind": "visit", "scope": scope,
+                 "op": "create", "base_version": 0, "patch": serde_json::to_value(&visit).unwrap()},
+                {"client_seq": 3, "record_id": p.id, "kind": "person", "scope": scope,
+                 "op": "update", "base_version": 1, "patch": {"birth_date": "Không phải ngày Đánh Dấu"}},
+            ]}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(pushed.status(), 200);
+        for path in [
+            "/v1/pull?cursor=0".to_owned(),
+            format!("/v1/scopes/{scope}/snapshot"),
+            "/v1/directory".to_owned(),
+        ] {
+            let r = http
+                .get(format!("{base}{path}"))
+                .header("x-donghanh-protocol", "1")
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+        }
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("push"), "the log was captured: {text}");
+    for marker in [
+        "Đánh Dấu",
+        "Danh Dau",
+        "0909123456",
+        "079080001234",
+        "riêng tư",
+        "gs.daumoc",
+        "Đầu Mốc",
+        "Mật-Khẩu",
+        "Sai-Mật",
+    ] {
+        assert!(
+            !text.contains(marker),
+            "{marker} in the server log:\n{text}"
+        );
+    }
+}
