@@ -108,28 +108,50 @@ fn url(server: &str, path: &str) -> String {
     format!("{}{path}", server.trim_end_matches('/'))
 }
 
-/// Sends a request and decodes the answer, mapping the error shape to [`Error::Server`].
-async fn call<T: DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T> {
+/// Sends a request with the protocol header and checks the server's: a server that speaks
+/// another protocol version is refused before its body is read.
+async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
     let resp = req
         .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
         .send()
         .await
         .map_err(|e| Error::Network(e.without_url().to_string()))?;
+    let version = resp
+        .headers()
+        .get(PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if version != Some(PROTOCOL_VERSION.to_string().as_str()) {
+        return Err(Error::Network(format!(
+            "the server does not speak protocol version {PROTOCOL_VERSION}"
+        )));
+    }
+    Ok(resp)
+}
+
+/// Maps an error answer to [`Error::Server`] (or [`Error::DeviceRevoked`]).
+async fn refusal(resp: reqwest::Response) -> Error {
+    let status = resp.status();
+    match resp.json::<ErrorBody>().await {
+        Ok(body) if body.code == codes::DEVICE_REVOKED => Error::DeviceRevoked,
+        Ok(body) => Error::Server {
+            code: body.code,
+            message: body.message,
+        },
+        Err(_) => Error::Network(format!("the server answered {status}")),
+    }
+}
+
+/// Sends a request and decodes the answer, mapping the error shape to [`Error::Server`].
+async fn call<T: DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T> {
+    let resp = send(req).await?;
     if resp.status().is_success() {
         return resp
             .json::<T>()
             .await
             .map_err(|e| Error::Network(e.without_url().to_string()));
     }
-    let status = resp.status();
-    match resp.json::<ErrorBody>().await {
-        Ok(body) if body.code == codes::DEVICE_REVOKED => Err(Error::DeviceRevoked),
-        Ok(body) => Err(Error::Server {
-            code: body.code,
-            message: body.message,
-        }),
-        Err(_) => Err(Error::Network(format!("the server answered {status}"))),
-    }
+    Err(refusal(resp).await)
 }
 
 /// Enrols with the server; returns the credentials to keep.
@@ -419,7 +441,7 @@ impl Round<'_> {
                         kind: *kind,
                         op_id: *op_id,
                     };
-                    let sent: Result<serde_json::Value> = self.rt.block_on(call_empty(
+                    let sent: Result<()> = self.rt.block_on(call_empty(
                         self.client
                             .post(url(&self.creds.server, "/v1/scopes/ack"))
                             .bearer_auth(&self.bearer)
@@ -439,24 +461,12 @@ impl Round<'_> {
 }
 
 /// Like [`call`] for an endpoint that answers 204 with no body.
-async fn call_empty(req: reqwest::RequestBuilder) -> Result<serde_json::Value> {
-    let resp = req
-        .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-        .send()
-        .await
-        .map_err(|e| Error::Network(e.without_url().to_string()))?;
+async fn call_empty(req: reqwest::RequestBuilder) -> Result<()> {
+    let resp = send(req).await?;
     if resp.status().is_success() {
-        return Ok(serde_json::Value::Null);
+        return Ok(());
     }
-    let status = resp.status();
-    match resp.json::<ErrorBody>().await {
-        Ok(body) if body.code == codes::DEVICE_REVOKED => Err(Error::DeviceRevoked),
-        Ok(body) => Err(Error::Server {
-            code: body.code,
-            message: body.message,
-        }),
-        Err(_) => Err(Error::Network(format!("the server answered {status}"))),
-    }
+    Err(refusal(resp).await)
 }
 
 /// Downloads a newly granted scope from snapshot pages.
