@@ -7,12 +7,15 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::Result;
+use chrono::{Duration, Utc};
+
 use crate::domain::{
-    Episode, FollowUpTask, Id, Person, Record, RecordKind, ValidationContext, Visit,
+    Assignment, Attendance, AttendanceStatus, Attendee, Episode, FollowUpTask, Id, Person, Record,
+    RecordKind, Session, SupervisionNote, ValidationContext, Visit, vn_date,
 };
 use crate::keystore::KeyStore;
 use crate::store::{CaseloadEntry, CreateOptions, Store};
+use crate::{Error, Result};
 
 /// The `state` code of an active episode (clear column).
 const ACTIVE_EPISODE: &str = "active";
@@ -54,9 +57,20 @@ impl Device {
         })
     }
 
-    /// Opens and unlocks the device store in `dir`.
+    /// Opens and unlocks the device store in `dir`. An enrolled device whose key lease has
+    /// run out (no successful sync for longer than the server allows) is wiped here and
+    /// answers [`Error::LeaseExpired`]: a phone lost while offline loses its data on its own.
     pub fn open(dir: &Path, keystore: &dyn KeyStore, pin: &str) -> Result<Device> {
         let store = Store::open(&Self::store_path(dir), keystore, pin)?;
+        let now = Utc::now().timestamp().max(0).unsigned_abs();
+        if store
+            .read(|r| r.lease_until())?
+            .is_some_and(|until| now > until)
+        {
+            store.write(|w| w.wipe())?;
+            store.checkpoint()?;
+            return Err(Error::LeaseExpired);
+        }
         Ok(Device {
             dir: dir.to_owned(),
             store,
@@ -208,6 +222,118 @@ impl Device {
     pub fn record<R: Record>(&self, id: Id) -> Result<R> {
         self.store.read(|r| r.require(id))
     }
+
+    /// Open tasks assigned to `user`, earliest due first.
+    pub fn tasks_for(&self, user: Id) -> Result<Vec<FollowUpTask>> {
+        let mut tasks: Vec<FollowUpTask> = self
+            .open_tasks()?
+            .into_iter()
+            .filter(|t| t.assignee == Some(user))
+            .collect();
+        tasks.sort_by_key(|t| (t.due, t.id));
+        Ok(tasks)
+    }
+
+    /// Plans a session at a community point (the counsellor's). Returns its id.
+    pub fn add_session(&self, session: &Session) -> Result<Id> {
+        self.insert(session)
+    }
+
+    /// Sessions held on this device, most recent first.
+    pub fn sessions(&self) -> Result<Vec<Session>> {
+        let mut sessions: Vec<Session> = self.store.read(|r| r.all())?;
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.at));
+        Ok(sessions)
+    }
+
+    /// Attendance rows of a session.
+    pub fn attendance(&self, session: Id) -> Result<Vec<Attendance>> {
+        let rows: Vec<Attendance> = self.store.read(|r| {
+            r.require_exists(RecordKind::Session, session)?;
+            r.all()
+        })?;
+        Ok(rows.into_iter().filter(|a| a.session == session).collect())
+    }
+
+    /// Marks who attended a session held on this device: a person (once per session) or a
+    /// count of walk-ins. Returns the attendance row's id.
+    pub fn mark_attendance(
+        &self,
+        session: Id,
+        attendee: Attendee,
+        status: AttendanceStatus,
+    ) -> Result<Id> {
+        let ctx = ValidationContext::now();
+        let id = self.store.write(|w| {
+            let held: Session = w.reader().require(session)?;
+            let row = match attendee {
+                Attendee::Person(person) => Attendance::for_person(&held, person, status),
+                Attendee::WalkIns(count) => Attendance::walk_ins(&held, count),
+            };
+            row.check_session(&held)?;
+            if let Attendee::Person(person) = attendee {
+                let marked: Vec<Attendance> = w.reader().by_subject(person)?;
+                if marked.iter().any(|a| a.session == session) {
+                    return Err(Error::AlreadyExists {
+                        kind: RecordKind::Attendance.code(),
+                    });
+                }
+            }
+            w.insert(&row, &ctx)?;
+            Ok(row.id)
+        })?;
+        Ok(id)
+    }
+
+    /// Records a supervision note (a supervisor's review of a volunteer). Returns its id.
+    pub fn add_supervision_note(&self, note: &SupervisionNote) -> Result<Id> {
+        self.insert(note)
+    }
+
+    /// Assigns a person held on this device to `helper` from today, by `by`: the active
+    /// assignment of the person's current episode (the active one, else the newest not yet
+    /// ended) ends yesterday (or, if it began today, simply
+    /// changes helper) and a new one begins. The server then moves the case's scope from the
+    /// old helper's devices to the new one's. Returns the id of the assignment now active.
+    pub fn assign_case(&self, person: Id, helper: Id, by: Id) -> Result<Id> {
+        let ctx = ValidationContext::now();
+        let today = vn_date(Utc::now());
+        self.store.write(|w| {
+            w.reader().require_exists(RecordKind::Person, person)?;
+            // The episode under management, or else the newest one still being prepared.
+            let mut episodes: Vec<Episode> = w.reader().by_subject(person)?;
+            episodes.retain(|e| !e.is_final());
+            episodes.sort_by_key(|e| (e.is_active(), e.start));
+            let episode = episodes.last().ok_or(Error::NotFound {
+                kind: RecordKind::Episode.code(),
+            })?;
+            let assignments: Vec<Assignment> = w.reader().by_subject(person)?;
+            let current: Vec<&Assignment> = assignments
+                .iter()
+                .filter(|a| a.episode == episode.id && a.is_active_on(today))
+                .collect();
+            if current.iter().any(|a| a.helper == Some(helper)) && current.len() == 1 {
+                return Ok(current[0].id);
+            }
+            for old in &current {
+                let mut old = (*old).clone();
+                if old.from < today {
+                    old.to = Some(today - Duration::days(1));
+                } else {
+                    // Began today: the same assignment changes hands.
+                    old.helper = Some(helper);
+                    old.assigned_by = Some(by);
+                    w.update(&old, &ctx)?;
+                    return Ok(old.id);
+                }
+                w.update(&old, &ctx)?;
+            }
+            let mut new = Assignment::new(person, episode.id, helper, today);
+            new.assigned_by = Some(by);
+            w.insert(&new, &ctx)?;
+            Ok(new.id)
+        })
+    }
 }
 
 #[cfg(feature = "sync")]
@@ -245,6 +371,38 @@ impl Device {
     /// One sync round: push the outbox, pull what changed, bootstrap granted scopes, purge
     /// revoked ones. A revoked device is wiped and answers [`crate::Error::DeviceRevoked`].
     pub fn sync(&self) -> Result<crate::sync::client::SyncReport> {
-        crate::sync::client::sync(&self.store)
+        crate::sync::client::sync(&self.store, &crate::sync::client::NoListener)
+    }
+
+    /// [`Device::sync`], telling `listener` how it goes.
+    pub fn sync_with(
+        &self,
+        listener: &dyn crate::sync::client::SyncListener,
+    ) -> Result<crate::sync::client::SyncReport> {
+        crate::sync::client::sync(&self.store, listener)
+    }
+
+    /// The enrolled user's id.
+    pub fn user_id(&self) -> Result<Id> {
+        self.enrollment()?
+            .map(|(_, user)| Id::from(user))
+            .ok_or(Error::NotEnrolled)
+    }
+
+    /// The staff directory last downloaded by a sync (a supervisor's colleagues), by username.
+    pub fn directory(&self) -> Result<Vec<donghanh_protocol::DirectoryEntry>> {
+        let Some(raw) = self.store.read(|r| r.directory())? else {
+            return Ok(Vec::new());
+        };
+        serde_json::from_slice(&raw).map_err(|_| Error::CorruptKeys)
+    }
+
+    /// A colleague by username, from the directory ([`Error::UnknownUser`] if unknown: sync
+    /// first, or the user is not in this supervisor's commune).
+    pub fn colleague(&self, username: &str) -> Result<donghanh_protocol::DirectoryEntry> {
+        self.directory()?
+            .into_iter()
+            .find(|e| e.username == username)
+            .ok_or(Error::UnknownUser)
     }
 }

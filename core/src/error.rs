@@ -41,6 +41,16 @@ pub enum Error {
     /// The device was revoked by the server: its data has just been wiped.
     #[error("this device was revoked by the server; its data has been wiped")]
     DeviceRevoked,
+    /// The device was not synced within its key lease: its data has just been wiped.
+    #[error(
+        "this device was not synced for too long (its key lease ran out); its data has been wiped, enrol it again"
+    )]
+    LeaseExpired,
+    /// No colleague with this username in the directory the last sync brought.
+    #[error(
+        "no user with this username in this device's directory; sync first, or the user is not in your commune"
+    )]
+    UnknownUser,
     /// The device is not enrolled with a server.
     #[error("this device is not enrolled with a server")]
     NotEnrolled,

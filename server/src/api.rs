@@ -11,8 +11,8 @@ use axum::extract::{Query, State};
 use chrono::Utc;
 use donghanh_core::domain::{Id, Role, Scope};
 use donghanh_protocol::{
-    ConflictList, PullPage, PullQuery, PushRequest, PushResponse, ResolveConflict, SnapshotPage,
-    SnapshotQuery,
+    ConflictList, Directory, PullPage, PullQuery, PushRequest, PushResponse, ResolveConflict,
+    ScopeAck, SnapshotPage, SnapshotQuery,
 };
 use serde_json::Value;
 
@@ -198,4 +198,38 @@ pub async fn resolve<S: SyncStore>(
         .await?;
     tracing::info!(conflict = %id, restore = req.restore, by = %who.user, "conflict resolved");
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/scopes/ack`: a device reports that it purged (or bootstrapped) a scope; the
+/// acknowledgement is audited. `not_found` for an event that is not the caller's.
+pub async fn ack_scope<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    ApiJson(ack): ApiJson<ScopeAck>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let scope: Scope = ack
+        .scope
+        .parse()
+        .map_err(|_| ApiError::Invalid("not a valid scope".into()))?;
+    let ack = ScopeAck {
+        scope: scope.to_string(),
+        ..ack
+    };
+    state
+        .store
+        .ack_scope(caller.user, caller.device, ack, Utc::now())
+        .await?;
+    tracing::info!(device = %caller.device, "scope acknowledged");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/directory`: whom the caller may assign work to (a supervisor: the staff of their
+/// commune; anyone else: themselves).
+pub async fn directory<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+) -> Result<Json<Directory>, ApiError> {
+    let users = state.store.directory(caller.user).await?;
+    tracing::info!(device = %caller.device, users = users.len(), "directory");
+    Ok(Json(Directory { users }))
 }

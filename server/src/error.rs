@@ -40,6 +40,9 @@ pub enum ApiError {
     /// Body too large.
     #[error("the body is too large")]
     PayloadTooLarge,
+    /// The pull cursor is older than the tombstone horizon: re-bootstrap from snapshots.
+    #[error("the cursor is older than the server keeps deletes: download every scope again")]
+    CursorExpired,
     /// Server-side failure; the detail goes to the log only.
     #[error("internal error")]
     Internal(String),
@@ -56,6 +59,7 @@ impl ApiError {
             ApiError::RateLimited => (StatusCode::TOO_MANY_REQUESTS, codes::RATE_LIMITED),
             ApiError::ProtocolMismatch => (StatusCode::BAD_REQUEST, codes::PROTOCOL_MISMATCH),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE),
+            ApiError::CursorExpired => (StatusCode::GONE, codes::CURSOR_EXPIRED),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         }
     }
@@ -75,6 +79,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => ApiError::NotFound,
+            StoreError::CursorExpired => ApiError::CursorExpired,
             StoreError::Exists { what } => ApiError::Invalid(format!("{what} already exists")),
             StoreError::Invalid(d) => ApiError::Invalid(d.to_string()),
             StoreError::Database(detail) => ApiError::Internal(detail),

@@ -8,12 +8,14 @@
 //! with this build's version; every response carries it. Bodies are limited in size, responses
 //! are compressed (gzip, zstd) when the client accepts it, and every error is `{code, message}`.
 //!
+//! What it serves: enrolment and tokens, push with receipts and three-way merge, pull by the
+//! scopes a user holds (assignments, case communes, the org tree) with grant/revoke events and
+//! their acknowledgements, snapshots, the directory, conflicts, device revocation, the audit
+//! log, metrics, the OpenAPI document. Tombstones are compacted periodically, never by time
+//! alone.
+//!
 //! Routes are registered in one table ([`routes`] lists them); `GET /openapi.json`
 //! ([`openapi`]) describes each of them, and a test keeps the two in step.
-//!
-//! Status (issue 3, in progress): org units, users, devices, login, enrolment, tokens,
-//! revocation, push with receipts and merge, pull by held scopes with grant/revoke events,
-//! snapshots, conflicts, the audit log, metrics and the OpenAPI document.
 
 pub mod api;
 pub mod audit;
@@ -53,6 +55,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Config {
     /// How long a device may keep data without a successful sync.
     pub key_lease_seconds: u64,
+    /// How often [`serve`] removes tombstones every active device has pulled past (0: never;
+    /// `donghanh-server admin compact` does it by hand).
+    pub compact_interval_seconds: u64,
     /// How long an access token works after it is issued ([`auth::ACCESS_TTL`] by default);
     /// the device's refresh token buys the next one. Short, so that a leaked access token is
     /// worth little (DESIGN.md §5).
@@ -63,6 +68,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             key_lease_seconds: 14 * 24 * 3600,
+            compact_interval_seconds: 3600,
             access_ttl_seconds: auth::ACCESS_TTL.num_seconds().unsigned_abs(),
         }
     }
@@ -255,6 +261,8 @@ fn table<S: SyncStore>() -> Table<S> {
     .post("/v1/push", api::push::<S>)
     .get("/v1/pull", api::pull::<S>)
     .get("/v1/scopes/{scope}/snapshot", api::snapshot::<S>)
+    .post("/v1/scopes/ack", api::ack_scope::<S>)
+    .get("/v1/directory", api::directory::<S>)
     .get("/v1/conflicts", api::conflicts::<S>)
     .post("/v1/conflicts/{id}/resolve", api::resolve::<S>)
     .post("/v1/admin/devices/{id}/revoke", auth::revoke_device::<S>)
@@ -288,7 +296,30 @@ pub async fn serve<S: SyncStore>(
     state: AppState<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let compactor = (state.config.compact_interval_seconds > 0).then(|| {
+        let store = Arc::clone(&state.store);
+        let config = Arc::clone(&state.config);
+        tokio::spawn(async move {
+            let every = std::time::Duration::from_secs(config.compact_interval_seconds);
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                match store
+                    .compact(chrono::Utc::now(), config.key_lease_seconds)
+                    .await
+                {
+                    Ok(removed) => tracing::info!(removed, "tombstones compacted"),
+                    Err(e) => tracing::error!(error = %e, "tombstone compaction failed"),
+                }
+            }
+        })
+    });
+    let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(task) = compactor {
+        task.abort();
+    }
+    result
 }

@@ -40,11 +40,17 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// How long a device may keep its data without a successful sync (the key lease), in
+        /// seconds; an offline device past it wipes itself.
+        #[arg(long, default_value_t = 14 * 24 * 3600, value_parser = clap::value_parser!(u64).range(1..))]
+        key_lease_seconds: u64,
         /// Lifetime of an access token in seconds (default 900). At most a day: access tokens
         /// are meant to be short-lived, the device's refresh token buys the next one.
         #[arg(long, env = "DONGHANH_ACCESS_TTL_SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
         access_ttl_seconds: Option<u64>,
     },
+    /// Create or upgrade the database to this build's schema, then exit.
+    Migrate,
     /// Administration.
     #[command(subcommand)]
     Admin(Admin),
@@ -69,6 +75,23 @@ enum Admin {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The server key (encryption at rest).
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Remove tombstones every active device has pulled past; prints `removed N horizon H`.
+    Compact {
+        /// Devices not seen for this many seconds no longer hold tombstones back (their key
+        /// lease has run out and they wipe themselves).
+        #[arg(long, default_value_t = 14 * 24 * 3600)]
+        key_lease_seconds: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCmd {
+    /// Rotate the at-rest key: add a new key, re-seal every row with it, retire the old ones.
+    /// Stop the server first. Prints `rotated to key K, resealed N rows`.
+    Rotate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -227,13 +250,52 @@ fn infer_kind(units: &[OrgUnit], parent: Option<Id>) -> OrgUnitKind {
     }
 }
 
+/// Rotates the at-rest key (see `secrets`): the new key is in the file before any row uses
+/// it; old keys leave only after the re-seal committed. A failure at any step leaves a data
+/// directory that opens: run the command again.
+fn rotate_key(dir: &Path) -> CliResult {
+    let db = dir.join("server.db");
+    let key = dir.join("server.key");
+    if !db.exists() {
+        return Err(format!("no server database in {}", dir.display()));
+    }
+    let keys = ServerKeys::add_key(&key).map_err(|e| e.to_string())?;
+    let id = keys.current_key_id();
+    let store = SqliteStore::open(&db, keys).map_err(|e| e.to_string())?;
+    let resealed = runtime()?
+        .block_on(store.reseal_all())
+        .map_err(|e| e.to_string())?;
+    drop(store);
+    ServerKeys::retire_keys(&key).map_err(|e| e.to_string())?;
+    println!("rotated to key {id}, resealed {resealed} rows");
+    Ok(())
+}
+
 fn run(cli: Cli) -> CliResult {
+    if matches!(cli.command, Command::Admin(Admin::Key(KeyCmd::Rotate))) {
+        return rotate_key(&cli.data);
+    }
     let store = open(&cli.data)?;
     let rt = runtime()?;
     rt.block_on(async move {
         match cli.command {
+            Command::Migrate => {
+                println!("database at the latest schema");
+                Ok(())
+            }
+            Command::Admin(Admin::Key(KeyCmd::Rotate)) => Err("handled above".into()),
+            Command::Admin(Admin::Compact { key_lease_seconds }) => {
+                let removed = store
+                    .compact(chrono::Utc::now(), key_lease_seconds)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let horizon = store.tombstone_horizon().await.map_err(|e| e.to_string())?;
+                println!("removed {removed} horizon {horizon}");
+                Ok(())
+            }
             Command::Serve {
                 listen,
+                key_lease_seconds,
                 access_ttl_seconds,
             } => {
                 let listener = tokio::net::TcpListener::bind(listen)
@@ -242,6 +304,7 @@ fn run(cli: Cli) -> CliResult {
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
                 let defaults = Config::default();
                 let config = Config {
+                    key_lease_seconds,
                     access_ttl_seconds: access_ttl_seconds.unwrap_or(defaults.access_ttl_seconds),
                     ..defaults
                 };

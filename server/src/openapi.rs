@@ -3,8 +3,8 @@
 //! Built in code, once, from the constants it describes (the protocol header and version, the
 //! body limit, page caps, the crate version), so that it cannot drift from them; this function
 //! is the one source. `tests/openapi.rs` keeps it honest: it documents exactly the routes that
-//! [`crate::routes`] registers (plus two being added elsewhere, named there), each protocol
-//! fixture validates against its schema, and the schemas accept exactly what serde accepts.
+//! [`crate::routes`] registers (and any the test lists as pending), each protocol fixture
+//! validates against its schema, and the schemas accept exactly what serde accepts.
 //!
 //! Each component schema mirrors a `donghanh-protocol` type. Requests refuse unknown fields
 //! (`additionalProperties: false`, as their `deny_unknown_fields`); responses allow them, as an
@@ -749,12 +749,13 @@ fn paths() -> Value {
             "post",
             Op {
                 id: "ackScope",
-                summary: "The device bootstrapped or purged a scope up to a log position.",
+                summary: "The device bootstrapped or purged a scope up to a log position \
+                    (audited). An event that is not the caller's is not found.",
                 bearer: true,
                 parameters: vec![],
                 body: Some("ScopeAck"),
                 success: Success::NoContent,
-                errors: &["400", "401", "413", "500"],
+                errors: &["400", "401", "404", "413", "500"],
             },
         ),
         (

@@ -15,6 +15,12 @@
 //!   slack: phone clocks are wrong in the field, and a visit must not be refused for it.
 //! - An assignment that is active today grants its helper the person's scope; one that ended,
 //!   moved to another helper or was deleted revokes it.
+//! - Org scopes: a supervisor holds every team and community point of their commune and every
+//!   case whose `commune` is theirs; a counsellor holds their community point ([`org_scopes`]).
+//!   A case created with, or moved to, a commune grants its scope to that commune's
+//!   supervisors and revokes it from the old commune's ([`Plan::case_commune`]). A supervisor
+//!   creates cases of their own commune only.
+//! - A supervision note is written by a supervisor in their own name.
 //! - A refusal is a rejected receipt with a reason that names no value; it never blocks the
 //!   mutations behind it.
 
@@ -22,7 +28,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use donghanh_core::domain::merge::{FieldConflict, MergeError, MergeKind, merge_patch};
-use donghanh_core::domain::{AnyRecord, Id, RecordKind, Role, Scope, ValidationContext};
+use donghanh_core::domain::{
+    AnyRecord, Id, OrgTree, OrgUnitKind, RecordKind, Role, Scope, User, ValidationContext,
+};
 use donghanh_protocol::{ErrorBody, Mutation, MutationOp, Outcome, codes};
 use serde_json::{Map, Value};
 
@@ -62,7 +70,12 @@ pub struct Access {
     pub holds_scope: bool,
     /// The device the mutation comes from.
     pub device: Id,
+    /// The commune the caller belongs to (their org unit or its nearest commune ancestor).
+    pub commune: Option<Id>,
 }
+
+/// A case whose commune changed: `(before, after)`; `None` for no commune (or no record).
+pub type CommuneMove = (Option<Id>, Option<Id>);
 
 /// A change of who holds a scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +107,41 @@ pub struct Plan {
     pub conflicts: Vec<FieldConflict>,
     /// Scope membership changes it causes.
     pub membership: Vec<Membership>,
+    /// For a case (`person` record) created, deleted or moved between communes: the commune
+    /// before and after. The backend grants the scope to the new commune's supervisors and
+    /// revokes it from the old one's, and keeps its clear commune column up to date.
+    pub case_commune: Option<CommuneMove>,
+}
+
+/// The scopes a user holds by their place in the org tree rather than by an assignment: a
+/// supervisor the teams and community points of their commune, a counsellor their point.
+#[must_use]
+pub fn org_scopes(user: &User, tree: &OrgTree) -> Vec<Scope> {
+    match user.role {
+        Role::Supervisor => {
+            let Some(commune) = tree.commune_of(user.org_unit) else {
+                return Vec::new();
+            };
+            tree.subtree(commune)
+                .into_iter()
+                .filter_map(|id| match tree.get(id).map(|u| u.kind) {
+                    Some(OrgUnitKind::Team) => Some(Scope::Team(id)),
+                    Some(OrgUnitKind::CommunityPoint) => Some(Scope::Point(id)),
+                    _ => None,
+                })
+                .collect()
+        }
+        Role::Counsellor => user.point.map(Scope::Point).into_iter().collect(),
+        Role::Volunteer | Role::Officer | Role::Admin => Vec::new(),
+    }
+}
+
+/// The commune whose cases `user` supervises, if they are a supervisor placed in one.
+#[must_use]
+pub fn supervised_commune(user: &User, tree: &OrgTree) -> Option<Id> {
+    (user.role == Role::Supervisor)
+        .then(|| tree.commune_of(user.org_unit))
+        .flatten()
 }
 
 fn reject(code: &str, message: impl Into<String>) -> ErrorBody {
@@ -227,6 +275,39 @@ pub fn plan(
             "the record's id or scope differs from the mutation's",
         ));
     }
+    if !deleted
+        && let AnyRecord::SupervisionNote(note) = &typed
+        && (access.role != Role::Supervisor || note.supervisor != access.user)
+    {
+        return Err(reject(
+            codes::FORBIDDEN,
+            "a supervision note is written by a supervisor in their own name",
+        ));
+    }
+    let commune_of = |r: Option<&AnyRecord>| match r {
+        Some(AnyRecord::Person(p)) => p.commune,
+        _ => None,
+    };
+    let (commune_before, commune_after) = (
+        commune_of(before.as_ref()),
+        if deleted {
+            None
+        } else {
+            commune_of(Some(&typed))
+        },
+    );
+    if creates_case
+        && current.is_none()
+        && commune_after.is_some()
+        && commune_after != access.commune
+    {
+        return Err(reject(
+            codes::FORBIDDEN,
+            "a supervisor creates cases of their own commune only",
+        ));
+    }
+    let case_commune = (kind == RecordKind::Person && commune_before != commune_after)
+        .then_some((commune_before, commune_after));
     let mut membership = Vec::new();
     if creates_case && current.is_none() {
         membership.push(Membership::Grant(scope, access.user));
@@ -270,6 +351,7 @@ pub fn plan(
         outcome,
         conflicts,
         membership,
+        case_commune,
     })
 }
 
@@ -313,6 +395,7 @@ mod tests {
             role,
             holds_scope: holds,
             device: Id::new(),
+            commune: None,
         }
     }
 

@@ -262,3 +262,247 @@ fn serve_listens_answers_health_and_refuses_a_missing_key() {
     );
     assert!(!dir.join("server.key").exists());
 }
+
+#[test]
+fn the_operator_rotates_the_key_compacts_and_migrates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let demo = server(&dir, &["demo"]);
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let before = std::fs::read(dir.join("server.key")).unwrap();
+    assert_eq!(before.len(), 33, "one key, id 1");
+
+    let o = server(&dir, &["admin", "key", "rotate"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(out.starts_with("rotated to key 2, resealed "), "{out}");
+    // Only the new key is left, and every sealed row names it.
+    let after = std::fs::read(dir.join("server.key")).unwrap();
+    assert_eq!((after.len(), after[0]), (33, 2));
+    assert_ne!(before[1..], after[1..]);
+    let db = rusqlite::Connection::open(dir.join("server.db")).unwrap();
+    for table in ["users", "devices", "records", "conflicts"] {
+        let stale: i64 = db
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE substr(sealed, 2, 1) != x'02'"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stale, 0, "{table}");
+    }
+    drop(db);
+    // Usernames are still found under the new lookup key, and the audit chain is intact.
+    let orgs = String::from_utf8(server(&dir, &["admin", "org", "list"]).stdout).unwrap();
+    let org = orgs
+        .lines()
+        .next()
+        .unwrap()
+        .split('\t')
+        .next()
+        .unwrap()
+        .to_owned();
+    let twin = server(
+        &dir,
+        &[
+            "admin",
+            "user",
+            "add",
+            "--username",
+            "gs.minh",
+            "--password",
+            "mật-khẩu-dài",
+            "--role",
+            "volunteer",
+            "--org",
+            &org,
+        ],
+    );
+    assert!(!twin.status.success());
+    assert!(
+        String::from_utf8(twin.stderr)
+            .unwrap()
+            .contains("already exists")
+    );
+    let audit = server(&dir, &["admin", "audit", "verify"]);
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    // A second rotation works the same.
+    let o = server(&dir, &["admin", "key", "rotate"]);
+    assert!(
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .starts_with("rotated to key 1,")
+    );
+
+    let o = server(&dir, &["admin", "compact"]);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap().trim(),
+        "removed 0 horizon 0"
+    );
+    let o = server(&dir, &["migrate"]);
+    assert!(o.status.success());
+    // Rotation needs a database to rotate.
+    let o = server(&tmp.path().join("empty"), &["admin", "key", "rotate"]);
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8(o.stderr).unwrap().lines().count(), 1);
+}
+
+/// The server's own log of a whole scenario — admin commands, enrolment, a failed login, a
+/// case with a name, phone, address and notes pushed, pulled and snapshotted — holds none of
+/// it, at the most verbose level.
+#[test]
+fn the_log_of_a_full_scenario_carries_no_personal_data() {
+    use donghanh_core::domain::{Person, Scope, Sex, Visit};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let commune = id(&server(
+        &dir,
+        &[
+            "admin",
+            "org",
+            "add",
+            "--name",
+            "Xã Nhật Ký",
+            "--kind",
+            "commune",
+        ],
+    ));
+    id(&server(
+        &dir,
+        &[
+            "admin",
+            "user",
+            "add",
+            "--username",
+            "gs.daumoc",
+            "--password",
+            "Mật-Khẩu-Bí-Mật-9",
+            "--role",
+            "supervisor",
+            "--org",
+            &commune,
+            "--display-name",
+            "Đầu Mốc Giám Sát",
+        ],
+    ));
+    let log = tmp.path().join("server.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_donghanh-server"))
+        .arg("--data")
+        .arg(&dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = format!(
+        "http://{}",
+        line.trim().strip_prefix("listening on ").unwrap()
+    );
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut p = Person::new(
+        "Nguyễn Văn Đánh Dấu",
+        chrono::NaiveDate::from_ymd_opt(1980, 1, 2).unwrap(),
+        Sex::Male,
+    );
+    p.phone = Some("0909123456".into());
+    p.address = Some("Ấp Đánh Dấu, Xã Nhật Ký".into());
+    p.id_number = Some("079080001234".into());
+    let visit = Visit::new(p.id, chrono::Utc::now(), "Ghi chú đánh dấu riêng tư");
+    let scope = Scope::Person(p.id).to_string();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+            let mut req = http
+                .post(format!("{base}{path}"))
+                .header("x-donghanh-protocol", "1")
+                .json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            req.send()
+        };
+        let wrong = post(
+            "/v1/enroll",
+            None,
+            serde_json::json!({"username": "gs.daumoc", "password": "Sai-Mật-Khẩu-Đánh-Dấu", "device_label": "Máy của Đầu Mốc"}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(wrong.status(), 401);
+        let enrolled: serde_json::Value = post(
+            "/v1/enroll",
+            None,
+            serde_json::json!({"username": "gs.daumoc", "password": "Mật-Khẩu-Bí-Mật-9", "device_label": "Máy của Đầu Mốc"}),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let token = enrolled["tokens"]["access_token"].as_str().unwrap().to_owned();
+        let pushed = post(
+            "/v1/push",
+            Some(&token),
+            serde_json::json!({"mutations": [
+                {"client_seq": 1, "record_id": p.id, "kind": "person", "scope": scope,
+                 "op": "create", "base_version": 0, "patch": serde_json::to_value(&p).unwrap()},
+                {"client_seq": 2, "record_id": visit.id, "kind": "visit", "scope": scope,
+                 "op": "create", "base_version": 0, "patch": serde_json::to_value(&visit).unwrap()},
+                {"client_seq": 3, "record_id": p.id, "kind": "person", "scope": scope,
+                 "op": "update", "base_version": 1, "patch": {"birth_date": "Không phải ngày Đánh Dấu"}},
+            ]}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(pushed.status(), 200);
+        for path in [
+            "/v1/pull?cursor=0".to_owned(),
+            format!("/v1/scopes/{scope}/snapshot"),
+            "/v1/directory".to_owned(),
+        ] {
+            let r = http
+                .get(format!("{base}{path}"))
+                .header("x-donghanh-protocol", "1")
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{path}");
+        }
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("push"), "the log was captured: {text}");
+    for marker in [
+        "Đánh Dấu",
+        "Danh Dau",
+        "0909123456",
+        "079080001234",
+        "riêng tư",
+        "gs.daumoc",
+        "Đầu Mốc",
+        "Mật-Khẩu",
+        "Sai-Mật",
+    ] {
+        assert!(
+            !text.contains(marker),
+            "{marker} in the server log:\n{text}"
+        );
+    }
+}

@@ -782,6 +782,18 @@ mod sync_flow {
         assert_eq!(r2.receipts[0].outcome, Outcome::Conflict);
         assert_eq!(r2.receipts[0].version, Some(3));
 
+        // A visit Hoa records offline, before she can know of the reassignment below.
+        let offline = Visit::new(person.id, Utc::now(), "offline");
+        let offline = mutation(
+            &mut hoa,
+            MutationOp::Create,
+            "visit",
+            scope,
+            offline.id,
+            0,
+            &offline,
+        );
+
         // Reassigned to Lan: Hoa is told to let go, Lan receives the case; Hoa can no longer write.
         let r = push(
             &s,
@@ -798,12 +810,34 @@ mod sync_flow {
         )
         .await;
         assert_eq!(r.receipts[0].outcome, Outcome::Applied);
+        // Her phone pushes before it pulls: the offline visit is still accepted.
+        let r = push(&s, hoa.token(), vec![offline]).await;
+        assert_eq!(r.receipts[0].outcome, Outcome::Applied, "{r:?}");
         let pages = pull_all(&s, &mut hoa, 1000).await;
         let events: Vec<_> = pages.iter().flat_map(|p| p.scope_events.clone()).collect();
         assert_eq!(
             events.iter().map(|e| e.kind).collect::<Vec<_>>(),
             vec![ScopeEventKind::Revoke]
         );
+        // The phone purges and acknowledges; someone else's event is not hers to acknowledge.
+        let ack =
+            |kind: &str, op: u64| json!({"scope": scope.to_string(), "kind": kind, "op_id": op});
+        let resp = s
+            .post("/v1/scopes/ack")
+            .bearer_auth(hoa.token())
+            .json(&ack("grant", events[0].op_id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        let resp = s
+            .post("/v1/scopes/ack")
+            .bearer_auth(hoa.token())
+            .json(&ack("revoke", events[0].op_id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
         let late = Visit::new(person.id, Utc::now(), "z");
         let r = push(
             &s,
@@ -1169,7 +1203,14 @@ async fn the_demo_commune_loads_through_the_real_rules_and_each_sees_their_own()
         async move { store.user_by_username(name).await.unwrap().unwrap().user.id }
     };
     let sup = store.scopes_of(id_of("gs.minh").await).await.unwrap();
-    assert_eq!(sup.len(), 12);
+    // Every case of the commune, its team and its community point.
+    assert_eq!(sup.iter().filter(|s| s.starts_with("person:")).count(), 12);
+    assert_eq!(sup.iter().filter(|s| s.starts_with("team:")).count(), 1);
+    assert_eq!(sup.iter().filter(|s| s.starts_with("point:")).count(), 1);
+    assert_eq!(sup.len(), 14);
+    let counsellor = store.scopes_of(id_of("tv.thu").await).await.unwrap();
+    assert_eq!(counsellor.len(), 1);
+    assert!(counsellor[0].starts_with("point:"));
     let mut seen = std::collections::BTreeSet::new();
     for v in ["tnv.hoa", "tnv.lan", "tnv.binh"] {
         let scopes = store.scopes_of(id_of(v).await).await.unwrap();

@@ -31,6 +31,10 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The commune every test user belongs to.
     pub commune: Id,
+    /// The commune's volunteer team.
+    pub team: Id,
+    /// The commune's community point.
+    pub point: Id,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -44,15 +48,29 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 impl TestServer {
-    /// Starts a server with one commune.
+    /// Starts a server with one commune, its team and its community point.
     #[must_use]
     pub fn start() -> TestServer {
+        Self::start_with(Config::default())
+    }
+
+    /// [`TestServer::start`] with explicit settings.
+    #[must_use]
+    pub fn start_with(config: Config) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let commune = OrgUnit::new("Xã Thử Nghiệm", OrgUnitKind::Commune, None);
+        let team = OrgUnit::new("Đội Thử Nghiệm", OrgUnitKind::Team, Some(commune.id));
+        let point = OrgUnit::new(
+            "Điểm Tư Vấn Thử Nghiệm",
+            OrgUnitKind::CommunityPoint,
+            Some(commune.id),
+        );
         let store = Self::open_store(dir.path(), true);
         let rt = runtime();
-        rt.block_on(store.add_org_unit(commune.clone()))
-            .expect("org unit");
+        for unit in [&commune, &team, &point] {
+            rt.block_on(store.add_org_unit(unit.clone()))
+                .expect("org unit");
+        }
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind loopback");
@@ -60,7 +78,7 @@ impl TestServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {
-                let state = AppState::new(store, Config::default()).expect("state");
+                let state = AppState::new(store, config).expect("state");
                 let _ = serve(listener, state, async move {
                     let _ = rx.await;
                 })
@@ -71,6 +89,8 @@ impl TestServer {
             url,
             dir,
             commune: commune.id,
+            team: team.id,
+            point: point.id,
             stop: Some(tx),
             thread: Some(thread),
         }
@@ -96,7 +116,14 @@ impl TestServer {
     /// Adds a user of the commune; returns their id.
     #[must_use]
     pub fn add_user(&self, username: &str, role: Role) -> Id {
-        let user = User::new(username, username, role, self.commune);
+        self.add_user_at(username, role, self.commune, None)
+    }
+
+    /// Adds a user placed in `org` (and, for a counsellor, at `point`); returns their id.
+    #[must_use]
+    pub fn add_user_at(&self, username: &str, role: Role, org: Id, point: Option<Id>) -> Id {
+        let mut user = User::new(username, username, role, org);
+        user.point = point;
         let password_hash = auth::hash_password(PASSWORD).expect("hash");
         runtime()
             .block_on(self.store().add_user(StoredUser {
@@ -105,6 +132,15 @@ impl TestServer {
             }))
             .expect("add user");
         user.id
+    }
+
+    /// Removes the tombstones every active device has pulled past, as the server does
+    /// periodically, judging activity at `now`; returns how many went.
+    #[must_use]
+    pub fn compact(&self, now: chrono::DateTime<chrono::Utc>, lease_seconds: u64) -> u64 {
+        runtime()
+            .block_on(self.store().compact(now, lease_seconds))
+            .expect("compact")
     }
 
     /// Revokes a device.
@@ -147,6 +183,101 @@ impl Drop for TestServer {
         }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+/// A device speaking raw HTTP to the server (for probing endpoints the core never misuses):
+/// enrolled with a user's login, holding its access token.
+#[derive(Debug)]
+pub struct RawDevice {
+    rt: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    url: String,
+    /// The access token.
+    pub token: String,
+    /// The device id.
+    pub device_id: uuid::Uuid,
+}
+
+impl RawDevice {
+    /// Enrols a new device for `username` over HTTP.
+    #[must_use]
+    pub fn enroll(server: &TestServer, username: &str) -> RawDevice {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = runtime();
+        let http = reqwest::Client::new();
+        let mut raw = RawDevice {
+            rt,
+            http,
+            url: server.url.clone(),
+            token: String::new(),
+            device_id: uuid::Uuid::nil(),
+        };
+        let (status, body) = raw.post(
+            "/v1/enroll",
+            &serde_json::json!({
+                "username": username, "password": PASSWORD, "device_label": "raw"
+            }),
+        );
+        assert_eq!(status, 200, "{body}");
+        let e: donghanh_protocol::EnrollResponse =
+            serde_json::from_value(body).expect("enroll response");
+        raw.token = e.tokens.access_token;
+        raw.device_id = e.device_id;
+        raw
+    }
+
+    fn send(&self, req: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+        self.rt.block_on(async {
+            let resp = req
+                .header(
+                    donghanh_protocol::PROTOCOL_HEADER,
+                    donghanh_protocol::PROTOCOL_VERSION.to_string(),
+                )
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            let text = resp.text().await.expect("body");
+            let body = if text.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(&text).expect("a JSON body")
+            };
+            (status, body)
+        })
+    }
+
+    /// `GET path`: the status and the JSON body (null when empty).
+    #[must_use]
+    pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        self.send(self.http.get(format!("{}{path}", self.url)))
+    }
+
+    /// `POST path` with a JSON body: the status and the JSON body (null when empty).
+    #[must_use]
+    pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(self.http.post(format!("{}{path}", self.url)).json(body))
+    }
+
+    /// Every change and scope event the server serves this device from cursor 0.
+    #[must_use]
+    pub fn pull_everything(&self) -> Vec<donghanh_protocol::PullPage<serde_json::Value>> {
+        let mut cursor = 0;
+        let mut pages = Vec::new();
+        loop {
+            let (status, body) = self.get(&format!("/v1/pull?cursor={cursor}"));
+            assert_eq!(status, 200, "{body}");
+            let page: donghanh_protocol::PullPage<serde_json::Value> =
+                serde_json::from_value(body).expect("pull page");
+            cursor = page.next_cursor;
+            let more = page.has_more;
+            pages.push(page);
+            if !more {
+                return pages;
+            }
         }
     }
 }

@@ -223,3 +223,41 @@ fn a_volunteer_cannot_enroll_with_a_wrong_password_and_nothing_is_left_behind() 
     );
     assert!(matches!(r, Err(Error::Network(_))), "{r:?}");
 }
+
+#[test]
+fn a_server_speaking_another_protocol_version_is_refused_before_its_answer_is_used() {
+    use std::io::{Read, Write};
+    // Something listening that answers 200 with a plausible body but another version.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let answer = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf).unwrap();
+        let body = r#"{"device_id":"11111111-1111-4111-8111-111111111111","user_id":"22222222-2222-4222-8222-222222222222","role":"volunteer","tokens":{"access_token":"a","access_expires_in":900,"refresh_token":"r"},"key_lease_seconds":100}"#;
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-donghanh-protocol: 2\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(response.as_bytes()).unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let phone = dir.path().join("phone");
+    std::fs::create_dir_all(&phone).unwrap();
+    let keystore = donghanh_core::FileKeyStore::create(phone.join("device.key")).unwrap();
+    let r = donghanh_core::Device::enroll(
+        &phone,
+        &keystore,
+        donghanh_e2e::PIN,
+        &url,
+        "tnv.hoa",
+        "x",
+        "x",
+    );
+    answer.join().unwrap();
+    match r {
+        Err(Error::Network(m)) => assert!(m.contains("protocol version 1"), "{m}"),
+        other => panic!("expected a protocol refusal, got {other:?}"),
+    }
+    assert!(!donghanh_core::Device::store_path(&phone).exists());
+}

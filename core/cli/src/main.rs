@@ -19,7 +19,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use donghanh_core::domain::{
-    Episode, EpisodeKind, FollowUpTask, Id, Person, Sex, Visit, VisitMode,
+    AttendanceStatus, Attendee, Episode, EpisodeKind, FollowUpTask, Id, Person, Session,
+    SessionKind, Sex, SupervisionNote, Visit, VisitMode, vn_date,
 };
 use donghanh_core::{Device, FileKeyStore};
 
@@ -85,6 +86,20 @@ enum Command {
     Caseload,
     /// Local changes waiting to be sent (thay đổi chờ gửi).
     Pending,
+    /// Changes the server refused, with its reason (thay đổi bị từ chối).
+    Rejected,
+    /// Cases: assignment to a helper (supervisor) (phân công).
+    #[command(subcommand)]
+    Case(CaseCmd),
+    /// Sessions at a community point (buổi tư vấn / sinh hoạt nhóm).
+    #[command(subcommand)]
+    Session(SessionCmd),
+    /// Attendance at a session (điểm danh).
+    #[command(subcommand)]
+    Attendance(AttendanceCmd),
+    /// Supervision notes on a volunteer (ghi chú giám sát) (supervisor).
+    #[command(subcommand)]
+    Supervision(SupervisionCmd),
     /// Load a realistic demo commune into a new store and show a volunteer's day offline.
     Demo,
 }
@@ -206,14 +221,109 @@ enum TaskCmd {
         /// Why.
         #[arg(long)]
         reason: String,
+        /// Who should do it (a username from the directory; default: nobody in particular).
+        #[arg(long, value_name = "USERNAME")]
+        assignee: Option<String>,
     },
-    /// Open tasks, earliest due first.
-    List,
+    /// Open tasks assigned to this device's user, earliest due first (with --all: every open
+    /// task held).
+    List {
+        /// Every open task this device holds.
+        #[arg(long)]
+        all: bool,
+    },
     /// Mark a task done.
     Done {
         /// The task's id.
         #[arg(value_parser = parse_id)]
         id: Id,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CaseCmd {
+    /// Assign a person's case to a volunteer from today; prints the assignment id.
+    Assign {
+        /// The person.
+        #[arg(long, value_parser = parse_id)]
+        person: Id,
+        /// The helper's username (from the directory the last sync brought).
+        #[arg(long, value_name = "USERNAME")]
+        to: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SessionCmd {
+    /// Plan a session at a community point; prints its id.
+    Add {
+        /// The community point.
+        #[arg(long, value_parser = parse_id)]
+        point: Id,
+        /// Kind of session.
+        #[arg(long, value_enum)]
+        kind: SessionKindArg,
+        /// Topic (chủ đề).
+        #[arg(long)]
+        topic: String,
+        /// When, RFC 3339 (default: now).
+        #[arg(long, value_parser = parse_instant, value_name = "RFC3339")]
+        at: Option<DateTime<Utc>>,
+    },
+    /// Sessions this device holds, most recent first.
+    List,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum SessionKindArg {
+    Individual,
+    Group,
+    Club,
+    Training,
+}
+
+#[derive(Subcommand, Debug)]
+enum AttendanceCmd {
+    /// Mark a person present at a session (or count walk-ins); prints the row's id.
+    Mark {
+        /// The session.
+        #[arg(long, value_parser = parse_id)]
+        session: Id,
+        /// The person who attended.
+        #[arg(long, value_parser = parse_id, required_unless_present = "walk_ins", conflicts_with = "walk_ins")]
+        person: Option<Id>,
+        /// A number of anonymous walk-ins instead of a person.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        walk_ins: Option<u32>,
+        /// How they attended.
+        #[arg(long, value_enum, default_value = "present")]
+        status: StatusArg,
+    },
+    /// Who attended a session.
+    List {
+        /// The session.
+        #[arg(long, value_parser = parse_id)]
+        session: Id,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum StatusArg {
+    Present,
+    Late,
+    LeftEarly,
+}
+
+#[derive(Subcommand, Debug)]
+enum SupervisionCmd {
+    /// Write a supervision note on a volunteer of your commune; prints its id.
+    Add {
+        /// The volunteer's username (from the directory the last sync brought).
+        #[arg(long, value_name = "USERNAME")]
+        volunteer: String,
+        /// Concerns and observations (nhận xét).
+        #[arg(long)]
+        notes: String,
     },
 }
 
@@ -443,12 +553,22 @@ fn run(cli: &Cli) -> CliResult {
                     person,
                     due,
                     reason,
+                    assignee,
                 } => {
-                    let t = FollowUpTask::new(*person, *due, reason.clone());
+                    let mut t = FollowUpTask::new(*person, *due, reason.clone());
+                    if let Some(username) = assignee {
+                        t.assignee = Some(Id::from(device.colleague(username)?.id));
+                    }
+                    t.created_by = device.enrollment()?.map(|(_, user)| Id::from(user));
                     println!("{}", device.add_task(&t)?);
                 }
-                TaskCmd::List => {
-                    for t in device.open_tasks()? {
+                TaskCmd::List { all } => {
+                    let tasks = match device.enrollment()? {
+                        Some((_, user)) if !all => device.tasks_for(Id::from(user))?,
+                        // Not enrolled (the offline demo): every open task is this user's.
+                        _ => device.open_tasks()?,
+                    };
+                    for t in tasks {
                         println!("{}\t{}\t{}\t{}", t.id, t.due, t.person, one_line(&t.reason));
                     }
                 }
@@ -471,6 +591,112 @@ fn run(cli: &Cli) -> CliResult {
         Command::Pending => {
             let device = open_device(dir, pin(cli)?)?;
             println!("{}", device.pending_changes()?);
+        }
+        Command::Rejected => {
+            let device = open_device(dir, pin(cli)?)?;
+            for r in device.store().read(|r| r.rejected())? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    r.client_seq,
+                    r.kind,
+                    r.record_id,
+                    r.code,
+                    one_line(&r.message)
+                );
+            }
+        }
+        Command::Case(CaseCmd::Assign { person, to }) => {
+            let device = open_device(dir, pin(cli)?)?;
+            let me = device.user_id()?;
+            let helper = device.colleague(to)?;
+            println!("{}", device.assign_case(*person, Id::from(helper.id), me)?);
+        }
+        Command::Session(cmd) => {
+            let device = open_device(dir, pin(cli)?)?;
+            match cmd {
+                SessionCmd::Add {
+                    point,
+                    kind,
+                    topic,
+                    at,
+                } => {
+                    let kind = match kind {
+                        SessionKindArg::Individual => SessionKind::Individual,
+                        SessionKindArg::Group => SessionKind::Group,
+                        SessionKindArg::Club => SessionKind::Club,
+                        SessionKindArg::Training => SessionKind::Training,
+                    };
+                    let mut session =
+                        Session::new(*point, kind, topic.clone(), at.unwrap_or_else(Utc::now));
+                    if let Some((_, me)) = device.enrollment()? {
+                        session.facilitators.push(Id::from(me));
+                    }
+                    println!("{}", device.add_session(&session)?);
+                }
+                SessionCmd::List => {
+                    for s in device.sessions()? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}\t{}",
+                            s.id,
+                            s.point,
+                            s.at.to_rfc3339(),
+                            s.kind,
+                            s.status,
+                            one_line(&s.topic)
+                        );
+                    }
+                }
+            }
+        }
+        Command::Attendance(cmd) => {
+            let device = open_device(dir, pin(cli)?)?;
+            match cmd {
+                AttendanceCmd::Mark {
+                    session,
+                    person,
+                    walk_ins,
+                    status,
+                } => {
+                    let attendee = match (person, walk_ins) {
+                        (Some(p), _) => Attendee::Person(*p),
+                        (None, Some(n)) => Attendee::WalkIns(*n),
+                        (None, None) => {
+                            return Err(Failure(messages::line(
+                                "cần --person hoặc --walk-ins",
+                                "--person or --walk-ins is required",
+                            )));
+                        }
+                    };
+                    let status = match status {
+                        StatusArg::Present => AttendanceStatus::Present,
+                        StatusArg::Late => AttendanceStatus::Late,
+                        StatusArg::LeftEarly => AttendanceStatus::LeftEarly,
+                    };
+                    println!("{}", device.mark_attendance(*session, attendee, status)?);
+                }
+                AttendanceCmd::List { session } => {
+                    for a in device.attendance(*session)? {
+                        let who = match a.attendee {
+                            Attendee::Person(p) => p.to_string(),
+                            Attendee::WalkIns(n) => format!("walk-ins={n}"),
+                        };
+                        println!("{}\t{}\t{}", a.id, who, a.status);
+                    }
+                }
+            }
+        }
+        Command::Supervision(SupervisionCmd::Add { volunteer, notes }) => {
+            let device = open_device(dir, pin(cli)?)?;
+            let me = device.user_id()?;
+            let v = device.colleague(volunteer)?;
+            let mut note = SupervisionNote::new(
+                Id::from(v.org_unit),
+                me,
+                Id::from(v.id),
+                vn_date(Utc::now()),
+            );
+            note.concerns.clone_from(notes);
+            println!("{}", device.add_supervision_note(&note)?);
         }
     }
     Ok(())

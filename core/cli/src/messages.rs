@@ -18,6 +18,9 @@ fn kind_vi(kind: &str) -> &'static str {
         "visit" => "lần thăm",
         "task" => "việc cần làm",
         "session" => "buổi sinh hoạt",
+        "attendance" => "điểm danh",
+        "assignment" => "phân công",
+        "supervision_note" => "ghi chú giám sát",
         _ => "bản ghi",
     }
 }
@@ -54,6 +57,11 @@ pub(crate) fn core_error(e: &Error) -> String {
         Error::Tampered { kind } => format!("một {} đã bị sửa đổi hoặc hỏng", kind_vi(kind)),
         Error::Format { kind } => format!("không đọc được một {}", kind_vi(kind)),
         Error::NotFound { kind } => format!("không tìm thấy {} với mã này", kind_vi(kind)),
+        Error::UnknownUser => "không có người dùng với tên đăng nhập này trong danh bạ của thiết bị; hãy đồng bộ trước, hoặc người này không thuộc xã của bạn".to_owned(),
+        Error::LeaseExpired => {
+            "thiết bị không đồng bộ quá lâu (hết hạn khóa dữ liệu); dữ liệu đã được xóa, hãy đăng ký lại"
+                .to_owned()
+        }
         Error::Wiped => "thiết bị đã bị thu hồi và dữ liệu đã được xóa; hãy đăng ký lại".to_owned(),
         Error::DeviceRevoked => {
             "thiết bị đã bị máy chủ thu hồi; dữ liệu trên máy đã được xóa".to_owned()

@@ -1295,6 +1295,8 @@ impl Writer<'_> {
 
 /// Associated-data id of the sealed device credentials in `meta`.
 const CREDENTIALS_ID: [u8; 16] = *b"credentials-v1\0\0";
+/// Associated-data id of the sealed staff directory in `meta`.
+const DIRECTORY_ID: [u8; 16] = *b"directory-v1\0\0\0\0";
 
 impl Reader<'_> {
     /// The device's sync credentials (sealed under the master key), if it is enrolled.
@@ -1309,7 +1311,30 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// The staff directory last downloaded (sealed: it holds colleagues' names), if any.
+    pub fn directory(&self) -> Result<Option<Vec<u8>>> {
+        let Some(sealed) = meta_get(self.conn, "directory")? else {
+            return Ok(None);
+        };
+        let keys = self.keys.borrow();
+        crypto::open(&keys.master, &meta_aad(&DIRECTORY_ID), &sealed)
+            .map(Some)
+            .map_err(|_| Error::CorruptKeys)
+    }
+}
+
 impl Writer<'_> {
+    /// Stores the staff directory, sealed under the master key.
+    pub fn put_directory(&mut self, plain: &[u8]) -> Result<()> {
+        let sealed = {
+            let keys = self.keys.borrow();
+            crypto::seal_next(self.nonces, &keys.master, &meta_aad(&DIRECTORY_ID), plain)
+                .map_err(|_| Error::CorruptKeys)?
+        };
+        meta_put(&self.tx, "directory", &sealed)
+    }
+
     /// Stores the device's sync credentials, sealed under the master key: a copied database
     /// without the PIN and the platform key cannot sync as this device.
     pub fn put_credentials(&mut self, plain: &[u8]) -> Result<()> {
@@ -1332,7 +1357,7 @@ impl Writer<'_> {
             removed += self.purge_scope(&scope)?;
         }
         self.tx.execute(
-            "DELETE FROM meta WHERE k IN ('credentials', 'master_wrapped', 'canary', 'device_secret_wrapped')",
+            "DELETE FROM meta WHERE k IN ('credentials', 'directory', 'master_wrapped', 'canary', 'device_secret_wrapped')",
             [],
         )?;
         meta_put(&self.tx, "wiped", b"1")?;

@@ -24,10 +24,15 @@ use super::{
     Error, Id, OutboxRemoval, PatchTable, Reader, Record, Result, Writer, id_from_blob, meta_get,
     meta_put, to_i64, to_u64,
 };
-use crate::sync::{RejectedMutation, op_from_code};
+use crate::sync::{RejectedMutation, ScopeTask, op_from_code};
 
 /// The `meta` key of the pull cursor.
 pub(crate) const PULL_CURSOR: &str = "pull_cursor";
+/// The `meta` key of the scope work still to do (JSON list of [`ScopeTask`]; scopes are random
+/// ids, clear like `records.scope`).
+pub(crate) const SCOPE_WORK: &str = "scope_work";
+/// The `meta` key of the key lease's end (Unix seconds, 8 bytes big-endian).
+pub(crate) const LEASE_UNTIL: &str = "lease_until";
 
 /// The clear columns of a stored record that sync compares with a pulled change.
 #[derive(Debug, Clone)]
@@ -144,7 +149,64 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// Scope work recorded by pulled pages and not yet done, in log order.
+    pub(crate) fn scope_work(&self) -> Result<Vec<ScopeTask>> {
+        match meta_get(self.conn, SCOPE_WORK)? {
+            None => Ok(Vec::new()),
+            Some(raw) => serde_json::from_slice(&raw).map_err(|_| Error::Format {
+                kind: "sync state".into(),
+            }),
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// When the key lease ends (Unix seconds), if the device is enrolled.
+    pub fn lease_until(&self) -> Result<Option<u64>> {
+        self.meta_u64(LEASE_UNTIL)
+    }
+}
+
 impl Writer<'_> {
+    /// Sets the end of the key lease (Unix seconds).
+    pub fn put_lease_until(&mut self, until: u64) -> Result<()> {
+        self.put_meta_u64(LEASE_UNTIL, until)
+    }
+
+    /// Replaces the list of scope work still to do.
+    pub(crate) fn put_scope_work(&mut self, work: &[ScopeTask]) -> Result<()> {
+        let raw = serde_json::to_vec(work).map_err(|_| Error::Format {
+            kind: "sync state".into(),
+        })?;
+        meta_put(&self.tx, SCOPE_WORK, &raw)
+    }
+
+    /// Forgets every record this device holds except those with a pending local change (their
+    /// outbox rows read them), and the pull cursor: the server no longer keeps the deletes
+    /// after this device's cursor, so it downloads everything again instead of keeping
+    /// records deleted meanwhile. Scope keys, the outbox and refused mutations stay.
+    pub(crate) fn reset_for_rebootstrap(&mut self) -> Result<usize> {
+        let pending = self.reader().pending_record_ids()?;
+        let ids: Vec<Vec<u8>> = {
+            let mut stmt = self.tx.prepare("SELECT id FROM records")?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let mut removed = 0;
+        for raw in ids {
+            let id = id_from_blob(&raw).ok_or_else(|| Error::Format {
+                kind: "record id".into(),
+            })?;
+            if !pending.contains(&id) && self.delete_record(id)? {
+                removed += 1;
+            }
+        }
+        self.put_meta_u64(PULL_CURSOR, 0)?;
+        self.put_scope_work(&[])?;
+        Ok(removed)
+    }
+
     /// Writes a counter to `meta` as 8 big-endian bytes.
     pub(crate) fn put_meta_u64(&mut self, k: &str, v: u64) -> Result<()> {
         meta_put(&self.tx, k, &v.to_be_bytes())

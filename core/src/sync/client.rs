@@ -16,9 +16,11 @@
 
 use std::sync::Once;
 
+use chrono::Utc;
 use donghanh_protocol::{
-    EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION, PullPage,
-    PushRequest, PushResponse, RefreshRequest, SnapshotPage, Tokens, codes,
+    Directory, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    PullPage, PushRequest, PushResponse, RefreshRequest, ScopeAck, ScopeEventKind, SnapshotPage,
+    Tokens, codes,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,7 @@ use serde_json::Value;
 
 use crate::domain::Scope;
 use crate::store::Store;
+use crate::sync::ScopeTask;
 use crate::{Error, Result};
 
 /// Mutations sent per push request.
@@ -46,6 +49,14 @@ pub struct Credentials {
     pub role: String,
     /// The current refresh token.
     pub refresh_token: String,
+    /// The key lease the server last gave, in seconds.
+    #[serde(default = "default_lease")]
+    pub lease_seconds: u64,
+}
+
+/// The lease assumed for credentials stored before leases were kept: the server's default.
+fn default_lease() -> u64 {
+    14 * 24 * 3600
 }
 
 impl std::fmt::Debug for Credentials {
@@ -97,28 +108,50 @@ fn url(server: &str, path: &str) -> String {
     format!("{}{path}", server.trim_end_matches('/'))
 }
 
-/// Sends a request and decodes the answer, mapping the error shape to [`Error::Server`].
-async fn call<T: DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T> {
+/// Sends a request with the protocol header and checks the server's: a server that speaks
+/// another protocol version is refused before its body is read.
+async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
     let resp = req
         .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
         .send()
         .await
         .map_err(|e| Error::Network(e.without_url().to_string()))?;
+    let version = resp
+        .headers()
+        .get(PROTOCOL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if version != Some(PROTOCOL_VERSION.to_string().as_str()) {
+        return Err(Error::Network(format!(
+            "the server does not speak protocol version {PROTOCOL_VERSION}"
+        )));
+    }
+    Ok(resp)
+}
+
+/// Maps an error answer to [`Error::Server`] (or [`Error::DeviceRevoked`]).
+async fn refusal(resp: reqwest::Response) -> Error {
+    let status = resp.status();
+    match resp.json::<ErrorBody>().await {
+        Ok(body) if body.code == codes::DEVICE_REVOKED => Error::DeviceRevoked,
+        Ok(body) => Error::Server {
+            code: body.code,
+            message: body.message,
+        },
+        Err(_) => Error::Network(format!("the server answered {status}")),
+    }
+}
+
+/// Sends a request and decodes the answer, mapping the error shape to [`Error::Server`].
+async fn call<T: DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T> {
+    let resp = send(req).await?;
     if resp.status().is_success() {
         return resp
             .json::<T>()
             .await
             .map_err(|e| Error::Network(e.without_url().to_string()));
     }
-    let status = resp.status();
-    match resp.json::<ErrorBody>().await {
-        Ok(body) if body.code == codes::DEVICE_REVOKED => Err(Error::DeviceRevoked),
-        Ok(body) => Err(Error::Server {
-            code: body.code,
-            message: body.message,
-        }),
-        Err(_) => Err(Error::Network(format!("the server answered {status}"))),
-    }
+    Err(refusal(resp).await)
 }
 
 /// Enrols with the server; returns the credentials to keep.
@@ -146,6 +179,7 @@ pub(crate) fn enroll(
             user_id: e.user_id,
             role,
             refresh_token: e.tokens.refresh_token,
+            lease_seconds: e.key_lease_seconds,
         })
     })
 }
@@ -160,17 +194,65 @@ fn save_credentials(store: &Store, creds: &Credentials) -> Result<()> {
     store.write(|w| w.put_credentials(&raw))
 }
 
-/// Stores the credentials of a freshly enrolled device.
+/// Stores the credentials of a freshly enrolled device and starts its key lease.
 pub(crate) fn keep_credentials(store: &Store, creds: &Credentials) -> Result<()> {
-    save_credentials(store, creds)
+    save_credentials(store, creds)?;
+    let until = Utc::now().timestamp().max(0).unsigned_abs() + creds.lease_seconds;
+    store.write(|w| w.put_lease_until(until))
+}
+
+/// Where a sync round is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncPhase {
+    /// Sending the outbox.
+    Pushing,
+    /// Receiving changes.
+    Pulling,
+    /// Downloading a newly granted scope.
+    Bootstrapping,
+    /// Removing a scope taken away.
+    Purging,
+    /// The round finished.
+    Done,
+}
+
+/// What a running sync round tells the app (DESIGN.md §6). Every method has a default that
+/// does nothing; they are called on the syncing thread, between steps, never inside a write.
+/// Nothing passed carries personal data: counts, scope kinds, codes.
+pub trait SyncListener {
+    /// The round moved on: the phase and the counts so far.
+    fn progress(&self, _phase: SyncPhase, _report: &SyncReport) {}
+    /// The server refused one local change (kept in the rejected list for the user).
+    fn rejected(&self, _client_seq: u64, _code: &str) {}
+    /// A scope was removed from this device (`person`, `point`, `team`, `user`): a case was
+    /// reassigned away, for example. The app tells the user.
+    fn scope_removed(&self, _scope_kind: &str) {}
+    /// The device was revoked and its data wiped.
+    fn wiped(&self) {}
+}
+
+/// A listener that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoListener;
+
+impl SyncListener for NoListener {}
+
+/// One connection's worth of what a round needs.
+struct Round<'a> {
+    store: &'a Store,
+    client: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+    creds: Credentials,
+    bearer: String,
+    listener: &'a dyn SyncListener,
+    report: SyncReport,
 }
 
 /// One sync round (see the module notes).
-pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
+pub(crate) fn sync(store: &Store, listener: &dyn SyncListener) -> Result<SyncReport> {
     let mut creds = load_credentials(store)?;
     let client = http()?;
     let rt = runtime()?;
-    let mut report = SyncReport::default();
     // 1. Tokens.
     let refreshed: Result<Tokens> =
         rt.block_on(call(client.post(url(&creds.server, "/v1/token")).json(
@@ -184,68 +266,207 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
         Err(Error::DeviceRevoked) => {
             store.write(|w| w.wipe())?;
             store.checkpoint()?;
+            listener.wiped();
             return Err(Error::DeviceRevoked);
         }
         Err(e) => return Err(e),
     };
     creds.refresh_token.clone_from(&tokens.refresh_token);
     save_credentials(store, &creds)?;
-    let bearer = tokens.access_token;
-    // 2. Push until the outbox is empty.
-    loop {
-        let batch = store.read(|r| r.pending_mutations(PUSH_BATCH))?;
-        if batch.is_empty() {
-            break;
-        }
-        let sent = batch.len();
-        let resp: PushResponse = rt.block_on(call(
-            client
-                .post(url(&creds.server, "/v1/push"))
-                .bearer_auth(&bearer)
-                .json(&PushRequest { mutations: batch }),
+    let mut round = Round {
+        store,
+        client,
+        rt,
+        creds,
+        bearer: tokens.access_token,
+        listener,
+        report: SyncReport::default(),
+    };
+    // 2. Push; 3. finish scope work an interrupted round left; 4. pull.
+    round.push_all()?;
+    round.scope_work()?;
+    round.pull_all()?;
+    // 5. The staff directory, for a supervisor assigning work offline.
+    if round.creds.role == "supervisor" {
+        let directory: Directory = round.rt.block_on(call(
+            round
+                .client
+                .get(url(&round.creds.server, "/v1/directory"))
+                .bearer_auth(&round.bearer),
         ))?;
-        if resp.receipts.len() != sent {
-            return Err(Error::Network(
-                "the server answered a push with the wrong receipts".into(),
+        let raw = serde_json::to_vec(&directory.users).map_err(|_| Error::CorruptKeys)?;
+        store.write(|w| w.put_directory(&raw))?;
+    }
+    // 6. The key lease runs again from this successful contact.
+    let until = Utc::now().timestamp().max(0).unsigned_abs() + round.creds.lease_seconds;
+    store.write(|w| w.put_lease_until(until))?;
+    listener.progress(SyncPhase::Done, &round.report);
+    Ok(round.report)
+}
+
+impl Round<'_> {
+    /// Pushes the outbox in batches until it is empty (or the server stops taking it).
+    fn push_all(&mut self) -> Result<()> {
+        loop {
+            let batch = self.store.read(|r| r.pending_mutations(PUSH_BATCH))?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.listener.progress(SyncPhase::Pushing, &self.report);
+            let sent = batch.len();
+            let resp: PushResponse = self.rt.block_on(call(
+                self.client
+                    .post(url(&self.creds.server, "/v1/push"))
+                    .bearer_auth(&self.bearer)
+                    .json(&PushRequest { mutations: batch }),
+            ))?;
+            if resp.receipts.len() != sent {
+                return Err(Error::Network(
+                    "the server answered a push with the wrong receipts".into(),
+                ));
+            }
+            if resp.key_lease_seconds != self.creds.lease_seconds {
+                self.creds.lease_seconds = resp.key_lease_seconds;
+                save_credentials(self.store, &self.creds)?;
+            }
+            let summary = self.store.write(|w| w.apply_receipts(&resp.receipts))?;
+            for r in &resp.receipts {
+                if r.outcome == donghanh_protocol::Outcome::Rejected {
+                    let code = r.reason.as_ref().map_or("rejected", |e| e.code.as_str());
+                    self.listener.rejected(r.client_seq, code);
+                }
+            }
+            self.report.pushed += summary.acknowledged;
+            self.report.rejected += summary.rejected;
+            if summary.acknowledged + summary.rejected == 0 {
+                // Nothing moved: stop rather than loop on the same batch.
+                return Ok(());
+            }
+        }
+    }
+
+    /// Pulls pages until there are no more, doing the scope work each page records. A cursor
+    /// older than the server's tombstone horizon starts the download again from nothing
+    /// (once per round).
+    fn pull_all(&mut self) -> Result<()> {
+        let mut restarted = false;
+        loop {
+            self.listener.progress(SyncPhase::Pulling, &self.report);
+            let cursor = self.store.read(|r| r.pull_cursor())?;
+            let page: Result<PullPage<Value>> = self.rt.block_on(call(
+                self.client
+                    .get(url(
+                        &self.creds.server,
+                        &format!("/v1/pull?cursor={cursor}"),
+                    ))
+                    .bearer_auth(&self.bearer),
             ));
-        }
-        let summary = store.write(|w| w.apply_receipts(&resp.receipts))?;
-        report.pushed += summary.acknowledged;
-        report.rejected += summary.rejected;
-        if summary.acknowledged + summary.rejected == 0 {
-            // Nothing moved: stop rather than loop on the same batch.
-            break;
-        }
-    }
-    // 3. Pull until there is nothing more.
-    loop {
-        let cursor = store.read(|r| r.pull_cursor())?;
-        let page: PullPage<Value> = rt.block_on(call(
-            client
-                .get(url(&creds.server, &format!("/v1/pull?cursor={cursor}")))
-                .bearer_auth(&bearer),
-        ))?;
-        let summary = store.write(|w| w.apply_page(&page))?;
-        report.pulled += summary.upserted + summary.kept_local + summary.deleted;
-        for grant in &summary.grants {
-            report.pulled += bootstrap(store, &client, &rt, &creds.server, &bearer, &grant.scope)?;
-        }
-        for revoke in &summary.revokes {
-            let scope: Scope = revoke
-                .scope
-                .parse()
-                .map_err(|_| Error::Network("the server sent an invalid scope".into()))?;
-            store.write(|w| w.purge_scope(&scope))?;
-            report.purged += 1;
-        }
-        if !summary.revokes.is_empty() {
-            store.checkpoint()?;
-        }
-        if !page.has_more {
-            break;
+            let page = match page {
+                Ok(p) => p,
+                Err(Error::Server { code, .. }) if code == codes::CURSOR_EXPIRED && !restarted => {
+                    restarted = true;
+                    self.store.write(|w| w.rebootstrap())?;
+                    self.store.checkpoint()?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let summary = self.store.write(|w| w.apply_page(&page))?;
+            self.report.pulled += summary.upserted + summary.kept_local + summary.deleted;
+            self.scope_work()?;
+            if !page.has_more {
+                return Ok(());
+            }
         }
     }
-    Ok(report)
+
+    /// Does the recorded scope work in log order: bootstrap, purge, acknowledge. Each task is
+    /// removed in the transaction that completes it, so an interrupted round resumes here.
+    fn scope_work(&mut self) -> Result<()> {
+        loop {
+            let work = self.store.read(|r| r.pending_scope_work())?;
+            let Some(task) = work.first().cloned() else {
+                return Ok(());
+            };
+            match &task {
+                ScopeTask::Bootstrap { scope, op_id } => {
+                    // A scope revoked again later in the list needs no download.
+                    let revoked_later = work
+                        .iter()
+                        .any(|t| matches!(t, ScopeTask::Purge { scope: s, .. } if s == scope));
+                    if !revoked_later {
+                        self.listener
+                            .progress(SyncPhase::Bootstrapping, &self.report);
+                        self.report.pulled += bootstrap(
+                            self.store,
+                            &self.client,
+                            &self.rt,
+                            &self.creds.server,
+                            &self.bearer,
+                            scope,
+                        )?;
+                    }
+                    let ack = ScopeTask::Ack {
+                        scope: scope.clone(),
+                        kind: ScopeEventKind::Grant,
+                        op_id: *op_id,
+                    };
+                    self.store
+                        .write(|w| w.finish_scope_task(&task, Some(ack)))?;
+                }
+                ScopeTask::Purge { scope, op_id } => {
+                    let parsed: Scope = scope
+                        .parse()
+                        .map_err(|_| Error::Network("the server sent an invalid scope".into()))?;
+                    // What the device still holds for the scope goes to the server first.
+                    self.push_all()?;
+                    self.listener.progress(SyncPhase::Purging, &self.report);
+                    let ack = ScopeTask::Ack {
+                        scope: scope.clone(),
+                        kind: ScopeEventKind::Revoke,
+                        op_id: *op_id,
+                    };
+                    self.store.write(|w| {
+                        w.purge_scope(&parsed)?;
+                        w.finish_scope_task(&task, Some(ack))
+                    })?;
+                    // Nothing of the scope may linger in the write-ahead log.
+                    self.store.checkpoint()?;
+                    self.report.purged += 1;
+                    self.listener.scope_removed(parsed.kind());
+                }
+                ScopeTask::Ack { scope, kind, op_id } => {
+                    let body = ScopeAck {
+                        scope: scope.clone(),
+                        kind: *kind,
+                        op_id: *op_id,
+                    };
+                    let sent: Result<()> = self.rt.block_on(call_empty(
+                        self.client
+                            .post(url(&self.creds.server, "/v1/scopes/ack"))
+                            .bearer_auth(&self.bearer)
+                            .json(&body),
+                    ));
+                    match sent {
+                        Ok(_) => {}
+                        // An event the server no longer knows for us: nothing to acknowledge.
+                        Err(Error::Server { code, .. }) if code == codes::NOT_FOUND => {}
+                        Err(e) => return Err(e),
+                    }
+                    self.store.write(|w| w.finish_scope_task(&task, None))?;
+                }
+            }
+        }
+    }
+}
+
+/// Like [`call`] for an endpoint that answers 204 with no body.
+async fn call_empty(req: reqwest::RequestBuilder) -> Result<()> {
+    let resp = send(req).await?;
+    if resp.status().is_success() {
+        return Ok(());
+    }
+    Err(refusal(resp).await)
 }
 
 /// Downloads a newly granted scope from snapshot pages.

@@ -39,9 +39,11 @@
 //!   lost). A record with a pending local delete is not brought back. A remote delete removes
 //!   the record and its index entries but leaves its pending mutations in the outbox: they are
 //!   the user's work, and the server answers them with a receipt.
-//! - **Scope events** are returned, not acted on: after a revoke the caller pushes what remains
-//!   for that scope and then calls [`Writer::purge_scope`]; after a grant it bootstraps the
-//!   scope from a snapshot.
+//! - **Scope events** are recorded as [`ScopeTask`]s in the same transaction as the page that
+//!   carried them, so a crash between the page and the work never loses a grant or a revoke:
+//!   the client does the recorded work (bootstrap a granted scope from a snapshot; purge a
+//!   revoked one after pushing what it still holds for it) and then acknowledges it to the
+//!   server; each step removes its task in the transaction that completes it.
 
 #[cfg(feature = "sync")]
 pub mod client;
@@ -75,6 +77,35 @@ pub struct ReceiptSummary {
     pub rejected: usize,
     /// Receipts for mutations no longer pending (a replayed response) or for another record.
     pub ignored: usize,
+}
+
+/// Scope work a pulled page left to do, kept in the store until done (see the module notes).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "task", rename_all = "snake_case")]
+pub enum ScopeTask {
+    /// Download the granted scope from snapshot pages.
+    Bootstrap {
+        /// The scope.
+        scope: String,
+        /// The grant's op id.
+        op_id: u64,
+    },
+    /// Remove the revoked scope (its pending mutations are pushed first).
+    Purge {
+        /// The scope.
+        scope: String,
+        /// The revoke's op id.
+        op_id: u64,
+    },
+    /// Tell the server the bootstrap or purge is done.
+    Ack {
+        /// The scope.
+        scope: String,
+        /// What was done.
+        kind: ScopeEventKind,
+        /// The event's op id.
+        op_id: u64,
+    },
 }
 
 /// What [`Writer::apply_page`] did.
@@ -187,6 +218,11 @@ impl Reader<'_> {
     pub fn pull_cursor(&self) -> Result<u64> {
         Ok(self.meta_u64(PULL_CURSOR)?.unwrap_or(0))
     }
+
+    /// Scope work recorded by pulled pages and not yet done, in log order.
+    pub fn pending_scope_work(&self) -> Result<Vec<ScopeTask>> {
+        self.scope_work()
+    }
 }
 
 /// How one pulled upsert landed.
@@ -239,6 +275,28 @@ impl Writer<'_> {
         Ok(summary)
     }
 
+    /// Marks the first recorded scope task done, replacing it with `then` (an acknowledgement
+    /// to send) if given. The caller does the task's work in this same transaction.
+    pub fn finish_scope_task(&mut self, done: &ScopeTask, then: Option<ScopeTask>) -> Result<()> {
+        let mut work = self.reader().scope_work()?;
+        if let Some(at) = work.iter().position(|t| t == done) {
+            match then {
+                Some(next) => work[at] = next,
+                None => {
+                    work.remove(at);
+                }
+            }
+            self.put_scope_work(&work)?;
+        }
+        Ok(())
+    }
+
+    /// See [`Writer::reset_for_rebootstrap`](crate::store::Writer): forget held records (not
+    /// pending ones) and the cursor, to download everything again.
+    pub fn rebootstrap(&mut self) -> Result<usize> {
+        self.reset_for_rebootstrap()
+    }
+
     /// Forgets a refused mutation once the user has seen it. Returns whether it existed.
     pub fn dismiss_rejected(&mut self, client_seq: u64) -> Result<bool> {
         self.delete_rejected(client_seq)
@@ -287,11 +345,39 @@ impl Writer<'_> {
             .filter(|e| e.op_id > cursor)
             .collect();
         events.sort_by_key(|e| e.op_id);
+        let mut work = self.reader().scope_work()?;
         for event in events {
             match event.kind {
-                ScopeEventKind::Grant => summary.grants.push(event.clone()),
-                ScopeEventKind::Revoke => summary.revokes.push(event.clone()),
+                // A grant served to a pull from cursor 0 was committed before that request,
+                // so the pull itself brings every record of the scope: no snapshot needed,
+                // only the acknowledgement. Later, records at or below the cursor were served
+                // before the scope was held and come from a snapshot.
+                ScopeEventKind::Grant if cursor == 0 => {
+                    work.push(ScopeTask::Ack {
+                        scope: event.scope.clone(),
+                        kind: ScopeEventKind::Grant,
+                        op_id: event.op_id,
+                    });
+                    summary.grants.push(event.clone());
+                }
+                ScopeEventKind::Grant => {
+                    work.push(ScopeTask::Bootstrap {
+                        scope: event.scope.clone(),
+                        op_id: event.op_id,
+                    });
+                    summary.grants.push(event.clone());
+                }
+                ScopeEventKind::Revoke => {
+                    work.push(ScopeTask::Purge {
+                        scope: event.scope.clone(),
+                        op_id: event.op_id,
+                    });
+                    summary.revokes.push(event.clone());
+                }
             }
+        }
+        if !summary.grants.is_empty() || !summary.revokes.is_empty() {
+            self.put_scope_work(&work)?;
         }
         summary.cursor = cursor.max(page.next_cursor);
         self.put_meta_u64(PULL_CURSOR, summary.cursor)?;

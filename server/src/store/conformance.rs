@@ -5,10 +5,15 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::{Duration, Utc};
-use donghanh_core::domain::{Device, DomainError, Id, OrgUnit, OrgUnitKind, Role, User};
+use chrono::{Duration, NaiveDate, Utc};
+use donghanh_core::domain::{
+    Device, DomainError, FollowUpTask, Id, OrgUnit, OrgUnitKind, Person, Role, Scope, Sex,
+    SupervisionNote, User,
+};
+use donghanh_protocol::{Mutation, MutationOp, Outcome, ScopeAck, ScopeEventKind};
+use serde_json::Value;
 
-use super::{AccessGrant, StoreError, StoredUser, SyncStore};
+use super::{AccessGrant, PushCaller, StoreError, StoredUser, SyncStore};
 
 /// Runs every check on an empty store.
 pub async fn run_all<S: SyncStore>(store: &S) {
@@ -16,6 +21,383 @@ pub async fn run_all<S: SyncStore>(store: &S) {
     let user = usernames_are_unique_and_found_exactly(store, commune).await;
     devices_tokens_and_revocation(store, user).await;
     login_failures_are_counted_per_username(store).await;
+    org_scopes_follow_the_tree_and_the_case_commune(store).await;
+    tombstones_outlive_every_active_cursor(store).await;
+}
+
+fn mutation<T: serde::Serialize>(
+    seq: u64,
+    op: MutationOp,
+    kind: &str,
+    scope: Scope,
+    id: Id,
+    base: u64,
+    patch: &T,
+) -> Mutation<Value> {
+    Mutation {
+        client_seq: seq,
+        record_id: id.uuid(),
+        kind: kind.into(),
+        scope: scope.to_string(),
+        op,
+        base_version: base,
+        patch: serde_json::to_value(patch).unwrap(),
+    }
+}
+
+async fn enrolled<S: SyncStore>(store: &S, user: &User) -> PushCaller {
+    store
+        .add_user(StoredUser {
+            user: user.clone(),
+            password_hash: "h".into(),
+        })
+        .await
+        .unwrap();
+    let device = Device::new(user.id, "Android 14", Utc::now());
+    store
+        .add_device(device.clone(), b"r".to_vec())
+        .await
+        .unwrap();
+    PushCaller {
+        user: user.id,
+        role: user.role,
+        device: device.id,
+    }
+}
+
+async fn org_scopes_follow_the_tree_and_the_case_commune<S: SyncStore>(store: &S) {
+    let province = OrgUnit::new("Tỉnh Phạm Vi", OrgUnitKind::Province, None);
+    let commune = OrgUnit::new("Xã Phạm Vi", OrgUnitKind::Commune, Some(province.id));
+    let other = OrgUnit::new("Xã Bên Cạnh", OrgUnitKind::Commune, Some(province.id));
+    let team = OrgUnit::new("Đội Phạm Vi", OrgUnitKind::Team, Some(commune.id));
+    let point = OrgUnit::new(
+        "Điểm Phạm Vi",
+        OrgUnitKind::CommunityPoint,
+        Some(commune.id),
+    );
+    for u in [&province, &commune, &other, &team, &point] {
+        store.add_org_unit(u.clone()).await.unwrap();
+    }
+    let minh = enrolled(
+        store,
+        &User::new("gs.pv.minh", "Minh", Role::Supervisor, commune.id),
+    )
+    .await;
+    let mut thu_user = User::new("tv.pv.thu", "Thu", Role::Counsellor, commune.id);
+    thu_user.point = Some(point.id);
+    let thu = enrolled(store, &thu_user).await;
+    let hoa = enrolled(
+        store,
+        &User::new("tnv.pv.hoa", "Hoa", Role::Volunteer, team.id),
+    )
+    .await;
+    let scopes = |u: Id| async move { store.scopes_of(u).await.unwrap() };
+    let mut expected = vec![
+        Scope::Point(point.id).to_string(),
+        Scope::Team(team.id).to_string(),
+    ];
+    expected.sort();
+    assert_eq!(scopes(minh.user).await, expected);
+    assert_eq!(
+        scopes(thu.user).await,
+        vec![Scope::Point(point.id).to_string()]
+    );
+    assert!(scopes(hoa.user).await.is_empty());
+
+    // A case of the commune: every supervisor of the commune holds it, one added later too;
+    // a case of another commune is refused.
+    let now = Utc::now();
+    let mut person = Person::new(
+        "Trần Văn Phạm",
+        NaiveDate::from_ymd_opt(1990, 2, 3).unwrap(),
+        Sex::Male,
+    );
+    person.commune = Some(commune.id);
+    let scope = Scope::Person(person.id);
+    let r = store
+        .push(
+            minh,
+            mutation(
+                1,
+                MutationOp::Create,
+                "person",
+                scope,
+                person.id,
+                0,
+                &person,
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Applied, "{r:?}");
+    let lan = enrolled(
+        store,
+        &User::new("gs.pv.lan", "Lan", Role::Supervisor, team.id),
+    )
+    .await;
+    assert!(scopes(lan.user).await.contains(&scope.to_string()));
+    let mut foreign = Person::new(
+        "Lê Thị Khác",
+        NaiveDate::from_ymd_opt(1992, 1, 1).unwrap(),
+        Sex::Female,
+    );
+    foreign.commune = Some(other.id);
+    let r = store
+        .push(
+            minh,
+            mutation(
+                2,
+                MutationOp::Create,
+                "person",
+                Scope::Person(foreign.id),
+                foreign.id,
+                0,
+                &foreign,
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Rejected);
+    assert_eq!(r.reason.unwrap().code, "forbidden");
+
+    // A team added later is held by the commune's supervisors at once.
+    let team2 = OrgUnit::new("Đội Hai", OrgUnitKind::Team, Some(commune.id));
+    store.add_org_unit(team2.clone()).await.unwrap();
+    assert!(
+        scopes(minh.user)
+            .await
+            .contains(&Scope::Team(team2.id).to_string())
+    );
+    assert!(
+        scopes(lan.user)
+            .await
+            .contains(&Scope::Team(team2.id).to_string())
+    );
+
+    // A supervision note: by a supervisor in their own name, in the team scope, which no
+    // volunteer holds.
+    let today = donghanh_core::domain::vn_date(now);
+    let mut note = SupervisionNote::new(team.id, minh.user, hoa.user, today);
+    note.concerns = "Cần thăm thường xuyên hơn".into();
+    let team_scope = Scope::Team(team.id);
+    let r = store
+        .push(
+            hoa,
+            mutation(
+                1,
+                MutationOp::Create,
+                "supervision_note",
+                team_scope,
+                note.id,
+                0,
+                &note,
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Rejected);
+    let forged = SupervisionNote::new(team.id, lan.user, hoa.user, today);
+    let r = store
+        .push(
+            minh,
+            mutation(
+                3,
+                MutationOp::Create,
+                "supervision_note",
+                team_scope,
+                forged.id,
+                0,
+                &forged,
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Rejected);
+    let r = store
+        .push(
+            minh,
+            mutation(
+                4,
+                MutationOp::Create,
+                "supervision_note",
+                team_scope,
+                note.id,
+                0,
+                &note,
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Applied, "{r:?}");
+    let page = store
+        .pull(hoa.user, hoa.device, 0, 100, 1 << 20)
+        .await
+        .unwrap();
+    assert!(page.changes.is_empty());
+
+    // The directory: a supervisor sees the commune's staff, a volunteer only herself.
+    let names = |d: Vec<donghanh_protocol::DirectoryEntry>| {
+        d.into_iter().map(|e| e.username).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.directory(minh.user).await.unwrap()),
+        vec!["gs.pv.lan", "gs.pv.minh", "tnv.pv.hoa", "tv.pv.thu"]
+    );
+    assert_eq!(
+        names(store.directory(hoa.user).await.unwrap()),
+        vec!["tnv.pv.hoa"]
+    );
+
+    // Acknowledging a scope event: only one's own, and it is audited.
+    let page = store
+        .pull(lan.user, lan.device, 0, 100, 1 << 20)
+        .await
+        .unwrap();
+    let grant = page
+        .scope_events
+        .iter()
+        .find(|e| e.scope == scope.to_string())
+        .unwrap()
+        .clone();
+    let ack = ScopeAck {
+        scope: grant.scope.clone(),
+        kind: ScopeEventKind::Grant,
+        op_id: grant.op_id,
+    };
+    assert!(matches!(
+        store
+            .ack_scope(hoa.user, hoa.device, ack.clone(), now)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .ack_scope(lan.user, lan.device, ack, now)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        crate::audit::Verdict::Intact { .. }
+    ));
+}
+
+async fn tombstones_outlive_every_active_cursor<S: SyncStore>(store: &S) {
+    let commune = OrgUnit::new("Xã Bia Mộ", OrgUnitKind::Commune, None);
+    store.add_org_unit(commune.clone()).await.unwrap();
+    let sup = enrolled(
+        store,
+        &User::new("gs.bm.an", "An", Role::Supervisor, commune.id),
+    )
+    .await;
+    let now = Utc::now();
+    let mut person = Person::new(
+        "Đỗ Văn Bia",
+        NaiveDate::from_ymd_opt(1988, 3, 4).unwrap(),
+        Sex::Male,
+    );
+    person.commune = Some(commune.id);
+    let scope = Scope::Person(person.id);
+    store
+        .push(
+            sup,
+            mutation(
+                1,
+                MutationOp::Create,
+                "person",
+                scope,
+                person.id,
+                0,
+                &person,
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    let task = FollowUpTask::new(person.id, donghanh_core::domain::vn_date(now), "Gọi điện");
+    store
+        .push(
+            sup,
+            mutation(2, MutationOp::Create, "task", scope, task.id, 0, &task),
+            now,
+        )
+        .await
+        .unwrap();
+    // A second device of the same user pulls everything, then goes quiet.
+    let slow = Device::new(sup.user, "Máy cũ", now);
+    store.add_device(slow.clone(), b"s".to_vec()).await.unwrap();
+    let first = store
+        .pull(sup.user, slow.id, 0, 1000, 1 << 20)
+        .await
+        .unwrap();
+    store
+        .pull(sup.user, slow.id, first.next_cursor, 1000, 1 << 20)
+        .await
+        .unwrap();
+    let r = store
+        .push(
+            sup,
+            mutation(
+                3,
+                MutationOp::Delete,
+                "task",
+                scope,
+                task.id,
+                1,
+                &serde_json::json!({}),
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, Outcome::Applied, "{r:?}");
+    let delete_op = r.op_id.unwrap();
+    // The main device pulls past the delete; the slow one has not: the tombstone stays.
+    let page = store
+        .pull(sup.user, sup.device, 0, 1000, 1 << 20)
+        .await
+        .unwrap();
+    store
+        .pull(sup.user, sup.device, page.next_cursor, 1000, 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(store.compact(now, 3600).await.unwrap(), 0);
+    assert_eq!(store.tombstone_horizon().await.unwrap(), 0);
+    // Time alone never removes it: a day later the slow device is still within its lease.
+    assert_eq!(
+        store
+            .compact(now + Duration::days(1), 14 * 86_400)
+            .await
+            .unwrap(),
+        0
+    );
+    // Once the slow device's lease has run out, the tombstone goes and the horizon rises; the
+    // slow device's old cursor must re-bootstrap, a fresh one and an up-to-date one pull.
+    assert_eq!(
+        store
+            .compact(now + Duration::days(20), 14 * 86_400)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.tombstone_horizon().await.unwrap(), delete_op);
+    assert!(matches!(
+        store
+            .pull(sup.user, slow.id, first.next_cursor, 1000, 1 << 20)
+            .await,
+        Err(StoreError::CursorExpired)
+    ));
+    store
+        .pull(sup.user, sup.device, 0, 1000, 1 << 20)
+        .await
+        .unwrap();
+    store
+        .pull(sup.user, sup.device, delete_op, 1000, 1 << 20)
+        .await
+        .unwrap();
 }
 
 async fn org_units_form_a_checked_tree<S: SyncStore>(store: &S) -> Id {

@@ -15,7 +15,9 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use donghanh_core::domain::{Device, DomainError, Id, OrgUnit, Role, User};
-use donghanh_protocol::{Conflict, Mutation, PullPage, Receipt, SnapshotPage};
+use donghanh_protocol::{
+    Conflict, DirectoryEntry, Mutation, PullPage, Receipt, ScopeAck, SnapshotPage,
+};
 use serde_json::Value;
 
 /// A storage failure, in terms the HTTP layer acts on.
@@ -33,6 +35,9 @@ pub enum StoreError {
     /// The data breaks a domain rule.
     #[error("invalid: {0}")]
     Invalid(#[from] DomainError),
+    /// A pull cursor older than the tombstone horizon ([`SyncStore::compact`]).
+    #[error("cursor older than the tombstone horizon")]
+    CursorExpired,
     /// The database failed; the message is for the operator's log and carries no record value.
     #[error("database: {0}")]
     Database(String),
@@ -157,6 +162,33 @@ pub trait SyncStore: Send + Sync + 'static {
     fn verify_audit(&self) -> impl Future<Output = StoreResult<crate::audit::Verdict>> + Send;
     /// The scopes a user holds now.
     fn scopes_of(&self, user: Id) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    /// Records a device's acknowledgement of a scope event (a purge or a bootstrap done), in
+    /// the audit log, and raises the device's known cursor to the event. A push into a scope
+    /// revoked after the device's known cursor is still accepted (work done offline before the
+    /// device could know); after the acknowledgement it is not. [`StoreError::NotFound`]
+    /// unless the event is the user's.
+    fn ack_scope(
+        &self,
+        user: Id,
+        device: Id,
+        ack: ScopeAck,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The colleagues `user` may assign work to: a supervisor, the staff of their commune;
+    /// anyone else, themselves. By username.
+    fn directory(&self, user: Id) -> impl Future<Output = StoreResult<Vec<DirectoryEntry>>> + Send;
+    /// Removes tombstones every active device has pulled past (a device is active when it is
+    /// not revoked and was seen within `lease_seconds`), and raises the tombstone horizon to
+    /// the newest one removed: a pull from a cursor below it answers
+    /// [`StoreError::CursorExpired`]. Never expires a tombstone by time alone. Returns how many
+    /// were removed.
+    fn compact(
+        &self,
+        now: DateTime<Utc>,
+        lease_seconds: u64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// The tombstone horizon (0 before any compaction).
+    fn tombstone_horizon(&self) -> impl Future<Output = StoreResult<u64>> + Send;
     /// One page of a scope's live records in id order after `after`, if `user` holds the scope
     /// ([`StoreError::NotFound`] otherwise: a scope one may not see is one that does not exist).
     fn snapshot(

@@ -9,13 +9,13 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use donghanh_core::domain::{Device, Id, OrgTree, OrgUnit, User};
+use donghanh_core::domain::{Device, Id, OrgTree, OrgUnit, OrgUnitKind, Scope, User};
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
 use donghanh_protocol::{
-    Change, ChangeOp, Conflict, Mutation, MutationOp, Outcome, PullPage, Receipt, ScopeEvent,
-    ScopeEventKind, SnapshotPage,
+    Change, ChangeOp, Conflict, DirectoryEntry, Mutation, MutationOp, Outcome, PullPage, Receipt,
+    ScopeAck, ScopeEvent, ScopeEventKind, SnapshotPage,
 };
 use serde_json::Value;
 
@@ -138,8 +138,35 @@ CREATE TABLE login_failures (
 CREATE INDEX login_failures_user ON login_failures(username_mac, at);
 ";
 
+/// Org-derived scopes, the device cursor and the tombstone horizon.
+///
+/// - `users.commune`: the commune a user belongs to (a random org-unit id), so that a case's
+///   supervisors are found without opening every user row.
+/// - `case_communes`: the commune of each case (clear: an org-unit id, no identity), so that a
+///   supervisor added later is granted the commune's existing cases.
+/// - `devices.cursor` / `devices.last_seen`: the last cursor a device pulled from and when; the
+///   tombstone compaction keeps every delete some active device has not yet pulled past.
+/// - `server_meta.tombstone_horizon`: the newest tombstone removed; older cursors re-bootstrap.
+const V2: &str = r"
+ALTER TABLE users ADD COLUMN commune BLOB;
+CREATE INDEX users_commune ON users(commune, role);
+ALTER TABLE devices ADD COLUMN cursor INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN last_seen INTEGER;
+CREATE TABLE case_communes (
+    person BLOB PRIMARY KEY NOT NULL,
+    commune BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX case_communes_commune ON case_communes(commune);
+CREATE TABLE server_meta (
+    k TEXT PRIMARY KEY NOT NULL,
+    v INTEGER NOT NULL
+) STRICT;
+INSERT INTO server_meta(k, v) VALUES ('tombstone_horizon', 0);
+CREATE INDEX records_tombstones ON records(deleted, op_id);
+";
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -205,10 +232,61 @@ impl SqliteStore {
         )
         .map_err(db_err)?;
         migrations().to_latest(&mut conn).map_err(db_err)?;
+        {
+            // Users added before org scopes existed (a v1 database) get theirs now; for
+            // everyone else this changes nothing.
+            let tx = conn.transaction().map_err(db_err)?;
+            Self::reconcile_all(&tx, &keys)?;
+            tx.commit().map_err(db_err)?;
+        }
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             keys: Arc::new(keys),
         })
+    }
+
+    /// Re-seals every sealed row with the current key and recomputes every keyed lookup
+    /// (usernames; login-failure counters are cleared), in one transaction: part of a key
+    /// rotation ([`ServerKeys::add_key`] before, [`ServerKeys::retire_keys`] after). Run it
+    /// with the server stopped. Returns the number of rows re-sealed.
+    pub async fn reseal_all(&self) -> StoreResult<u64> {
+        self.run(|c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let mut count = 0u64;
+            for table in ["users", "devices", "records", "conflicts"] {
+                let rows: Vec<(Vec<u8>, Vec<u8>)> = {
+                    let mut stmt = tx
+                        .prepare(&format!("SELECT id, sealed FROM {table}"))
+                        .map_err(db_err)?;
+                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .map_err(db_err)?
+                        .collect::<Result<_, _>>()
+                        .map_err(db_err)?
+                };
+                let mut update = tx
+                    .prepare(&format!("UPDATE {table} SET sealed = ?2 WHERE id = ?1"))
+                    .map_err(db_err)?;
+                for (id, sealed) in rows {
+                    let plain = keys.open(table, &id, &sealed).map_err(db_err)?;
+                    if table == "users" {
+                        let user: User = serde_json::from_slice(&plain).map_err(decode_err)?;
+                        tx.execute(
+                            "UPDATE users SET username_mac = ?2 WHERE id = ?1",
+                            params![id, keys.lookup("username", &user.username)],
+                        )
+                        .map_err(db_err)?;
+                    }
+                    let resealed = keys.seal(table, &id, &plain).map_err(db_err)?;
+                    update.execute(params![id, resealed]).map_err(db_err)?;
+                    count += 1;
+                }
+            }
+            tx.execute("DELETE FROM login_failures", [])
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(count)
+        })
+        .await
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -334,34 +412,36 @@ impl SqliteStore {
             .map_err(db_err)?;
         }
         for change in &plan.membership {
-            let (scope, user, kind) = match change {
-                Membership::Grant(s, u) => (s, u, "grant"),
-                Membership::Revoke(s, u) => (s, u, "revoke"),
-            };
-            let changed = if kind == "grant" {
-                tx.execute(
-                    "INSERT OR IGNORE INTO scope_members(scope, user) VALUES (?1, ?2)",
-                    params![scope.to_string(), id_blob(*user)],
-                )
-            } else {
-                tx.execute(
-                    "DELETE FROM scope_members WHERE scope = ?1 AND user = ?2",
-                    params![scope.to_string(), id_blob(*user)],
-                )
+            Self::apply_membership(tx, change)?;
+        }
+        if let Some((before, after)) = plan.case_commune {
+            if let Some(old) = before {
+                for supervisor in Self::supervisors_of(tx, old)? {
+                    Self::apply_membership(
+                        tx,
+                        &Membership::Revoke(Scope::Person(Id::from(m.record_id)), supervisor),
+                    )?;
+                }
             }
-            .map_err(db_err)?;
-            if changed > 0 {
-                let event_op = Self::next_op(tx)?;
-                tx.execute(
-                    "INSERT INTO scope_events(op_id, user, scope, kind) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        i64::try_from(event_op).map_err(db_err)?,
-                        id_blob(*user),
-                        scope.to_string(),
-                        kind
-                    ],
-                )
-                .map_err(db_err)?;
+            match after {
+                Some(new) => {
+                    tx.execute(
+                        "INSERT INTO case_communes(person, commune) VALUES (?1, ?2)
+                         ON CONFLICT(person) DO UPDATE SET commune = excluded.commune",
+                        params![id, id_blob(new)],
+                    )
+                    .map_err(db_err)?;
+                    for supervisor in Self::supervisors_of(tx, new)? {
+                        Self::apply_membership(
+                            tx,
+                            &Membership::Grant(Scope::Person(Id::from(m.record_id)), supervisor),
+                        )?;
+                    }
+                }
+                None => {
+                    tx.execute("DELETE FROM case_communes WHERE person = ?1", [id])
+                        .map_err(db_err)?;
+                }
             }
         }
         Self::audit(
@@ -379,6 +459,139 @@ impl SqliteStore {
             },
         )?;
         Ok(op_id)
+    }
+
+    /// Adds or removes one scope membership; a change (not a no-op) takes an op id and
+    /// becomes a scope event the user's devices pull.
+    fn apply_membership(tx: &rusqlite::Transaction<'_>, change: &Membership) -> StoreResult<()> {
+        let (scope, user, kind) = match change {
+            Membership::Grant(s, u) => (s, u, "grant"),
+            Membership::Revoke(s, u) => (s, u, "revoke"),
+        };
+        let changed = if kind == "grant" {
+            tx.execute(
+                "INSERT OR IGNORE INTO scope_members(scope, user) VALUES (?1, ?2)",
+                params![scope.to_string(), id_blob(*user)],
+            )
+        } else {
+            tx.execute(
+                "DELETE FROM scope_members WHERE scope = ?1 AND user = ?2",
+                params![scope.to_string(), id_blob(*user)],
+            )
+        }
+        .map_err(db_err)?;
+        if changed > 0 {
+            let event_op = Self::next_op(tx)?;
+            tx.execute(
+                "INSERT INTO scope_events(op_id, user, scope, kind) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    i64::try_from(event_op).map_err(db_err)?,
+                    id_blob(*user),
+                    scope.to_string(),
+                    kind
+                ],
+            )
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// The org tree as stored.
+    fn load_tree(tx: &rusqlite::Transaction<'_>) -> StoreResult<OrgTree> {
+        let mut stmt = tx.prepare("SELECT json FROM org_units").map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        let mut units: Vec<OrgUnit> = Vec::new();
+        for row in rows {
+            units.push(serde_json::from_str(&row.map_err(db_err)?).map_err(decode_err)?);
+        }
+        Ok(OrgTree::new(units)?)
+    }
+
+    /// The supervisors of a commune's cases.
+    fn supervisors_of(tx: &rusqlite::Transaction<'_>, commune: Id) -> StoreResult<Vec<Id>> {
+        let mut stmt = tx
+            .prepare_cached("SELECT id FROM users WHERE commune = ?1 AND role = 'supervisor'")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([id_blob(commune)], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let raw = row.map_err(db_err)?;
+            out.push(Id::from(uuid::Uuid::from_slice(&raw).map_err(db_err)?));
+        }
+        Ok(out)
+    }
+
+    /// Grants `user` every scope their place in the org tree gives them (the teams, points
+    /// and cases of a supervisor's commune; a counsellor's point) and stores their commune.
+    /// Grants only: taking scopes away is the job of the change that causes it.
+    fn reconcile_user(
+        tx: &rusqlite::Transaction<'_>,
+        tree: &OrgTree,
+        user: &User,
+    ) -> StoreResult<()> {
+        let commune = tree.commune_of(user.org_unit);
+        tx.execute(
+            "UPDATE users SET commune = ?2 WHERE id = ?1",
+            params![id_blob(user.id), commune.map(id_blob)],
+        )
+        .map_err(db_err)?;
+        for scope in sync::org_scopes(user, tree) {
+            Self::apply_membership(tx, &Membership::Grant(scope, user.id))?;
+        }
+        if let Some(commune) = sync::supervised_commune(user, tree) {
+            let cases: Vec<Vec<u8>> = {
+                let mut stmt = tx
+                    .prepare("SELECT person FROM case_communes WHERE commune = ?1")
+                    .map_err(db_err)?;
+                stmt.query_map([id_blob(commune)], |r| r.get(0))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            for case in cases {
+                let person = Id::from(uuid::Uuid::from_slice(&case).map_err(db_err)?);
+                Self::apply_membership(tx, &Membership::Grant(Scope::Person(person), user.id))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::reconcile_user`] for every user.
+    fn reconcile_all(tx: &rusqlite::Transaction<'_>, keys: &ServerKeys) -> StoreResult<()> {
+        let tree = Self::load_tree(tx)?;
+        let rows: Vec<(Vec<u8>, Vec<u8>, String)> = {
+            let mut stmt = tx
+                .prepare("SELECT id, sealed, password_hash FROM users")
+                .map_err(db_err)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?
+        };
+        for (id, sealed, hash) in rows {
+            let stored = Self::read_user(keys, &id, &sealed, hash)?;
+            Self::reconcile_user(tx, &tree, &stored.user)?;
+        }
+        Ok(())
+    }
+
+    /// The caller's commune, as stored with their user row.
+    fn commune_of_user(tx: &rusqlite::Transaction<'_>, user: Id) -> StoreResult<Option<Id>> {
+        let raw: Option<Option<Vec<u8>>> = tx
+            .query_row(
+                "SELECT commune FROM users WHERE id = ?1",
+                [id_blob(user)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        raw.flatten()
+            .map(|b| uuid::Uuid::from_slice(&b).map(Id::from).map_err(db_err))
+            .transpose()
     }
 
     fn next_op(tx: &rusqlite::Transaction<'_>) -> StoreResult<u64> {
@@ -481,13 +694,24 @@ impl SyncStore for SqliteStore {
                 v
             };
             units.push(unit.clone());
-            OrgTree::new(units)?;
+            let tree = OrgTree::new(units)?;
             let json = serde_json::to_string(&unit).map_err(db_err)?;
             tx.execute(
                 "INSERT INTO org_units(id, json) VALUES (?1, ?2)",
                 params![id_blob(unit.id), json],
             )
             .map_err(from_sql)?;
+            // A new team or point is held at once by its commune's supervisors.
+            let scope = match unit.kind {
+                OrgUnitKind::Team => Some(Scope::Team(unit.id)),
+                OrgUnitKind::CommunityPoint => Some(Scope::Point(unit.id)),
+                _ => None,
+            };
+            if let (Some(scope), Some(commune)) = (scope, tree.commune_of(unit.id)) {
+                for supervisor in Self::supervisors_of(&tx, commune)? {
+                    Self::apply_membership(&tx, &Membership::Grant(scope, supervisor))?;
+                }
+            }
             tx.commit().map_err(db_err)
         })
         .await
@@ -535,6 +759,8 @@ impl SyncStore for SqliteStore {
                 StoreError::Exists { .. } => StoreError::Exists { what: "username" },
                 other => other,
             })?;
+            let tree = Self::load_tree(&tx)?;
+            Self::reconcile_user(&tx, &tree, &user.user)?;
             tx.commit().map_err(db_err)
         })
         .await
@@ -771,15 +997,24 @@ impl SyncStore for SqliteStore {
                 // A replay: the same answer, nothing applied twice.
                 return serde_json::from_str(&receipt).map_err(decode_err);
             }
+            // Held now, or revoked after the last cursor this device pulled from: work done
+            // offline before the device could know is still accepted (the device pushes what
+            // it holds, then purges).
             let holds_scope = tx
                 .query_row(
-                    "SELECT 1 FROM scope_members WHERE scope = ?1 AND user = ?2",
-                    params![m.scope, id_blob(caller.user)],
+                    "SELECT 1 FROM scope_members WHERE scope = ?1 AND user = ?2
+                     UNION ALL
+                     SELECT 1 FROM scope_events e, devices d
+                     WHERE d.id = ?3 AND e.user = ?2 AND e.scope = ?1 AND e.kind = 'revoke'
+                       AND e.op_id > d.cursor
+                     LIMIT 1",
+                    params![m.scope, id_blob(caller.user), device],
                     |_| Ok(()),
                 )
                 .optional()
                 .map_err(db_err)?
                 .is_some();
+            let commune = Self::commune_of_user(&tx, caller.user)?;
             let id = *m.record_id.as_bytes();
             let current = Self::read_current(&tx, keys, &id)?;
             let access = Access {
@@ -787,6 +1022,7 @@ impl SyncStore for SqliteStore {
                 role: caller.role,
                 holds_scope,
                 device: caller.device,
+                commune,
             };
             let receipt = match sync::plan(&m, current.as_ref(), access, now) {
                 Err(reason) => Receipt {
@@ -835,6 +1071,23 @@ impl SyncStore for SqliteStore {
         self.run(move |c, keys| {
             let tx = c.transaction().map_err(db_err)?;
             let cursor_i = i64::try_from(cursor).map_err(|_| db_err("cursor out of range"))?;
+            let horizon: i64 = tx
+                .query_row(
+                    "SELECT v FROM server_meta WHERE k = 'tombstone_horizon'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            if cursor_i > 0 && cursor_i < horizon {
+                return Err(StoreError::CursorExpired);
+            }
+            // The device has applied everything up to `cursor`: deletes below it are no longer
+            // needed for this device.
+            tx.execute(
+                "UPDATE devices SET cursor = max(cursor, ?2), last_seen = ?3 WHERE id = ?1",
+                params![id_blob(device), cursor_i, ts(Utc::now())],
+            )
+            .map_err(db_err)?;
             let fetch = i64::from(limit) + 1;
             let high: i64 = tx
                 .query_row("SELECT last FROM op_counter", [], |r| r.get(0))
@@ -1085,6 +1338,173 @@ impl SyncStore for SqliteStore {
         .await
     }
 
+    async fn ack_scope(
+        &self,
+        user: Id,
+        device: Id,
+        ack: ScopeAck,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.run(move |c, _| {
+            let tx = c.transaction().map_err(db_err)?;
+            let kind = match ack.kind {
+                ScopeEventKind::Grant => "grant",
+                ScopeEventKind::Revoke => "revoke",
+            };
+            let op = i64::try_from(ack.op_id).map_err(|_| StoreError::NotFound)?;
+            let known = tx
+                .query_row(
+                    "SELECT 1 FROM scope_events
+                     WHERE op_id = ?1 AND user = ?2 AND scope = ?3 AND kind = ?4",
+                    params![op, id_blob(user), ack.scope, kind],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(db_err)?
+                .is_some();
+            if !known {
+                return Err(StoreError::NotFound);
+            }
+            // The device has applied the page that carried the event: its cursor is past it
+            // (this also ends the grace for offline work in a revoked scope).
+            tx.execute(
+                "UPDATE devices SET cursor = max(cursor, ?2) WHERE id = ?1",
+                params![id_blob(device), op],
+            )
+            .map_err(db_err)?;
+            Self::audit(
+                &tx,
+                crate::audit::Entry {
+                    seq: 0,
+                    at: ts(now),
+                    user: id_blob(user),
+                    device: id_blob(device),
+                    action: if kind == "grant" {
+                        "bootstrap_ack".into()
+                    } else {
+                        "purge_ack".into()
+                    },
+                    scope: ack.scope.clone(),
+                    record: None,
+                    count: ack.op_id,
+                    purpose: "sync".into(),
+                },
+            )?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn directory(&self, user: Id) -> StoreResult<Vec<DirectoryEntry>> {
+        self.run(move |c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let me: Option<(String, Option<Vec<u8>>)> = tx
+                .query_row(
+                    "SELECT role, commune FROM users WHERE id = ?1",
+                    [id_blob(user)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let (role, commune) = me.ok_or(StoreError::NotFound)?;
+            // A supervisor sees the staff of their commune; anyone else only themselves.
+            let (sql, key): (&str, Vec<u8>) = match (role.as_str(), commune) {
+                ("supervisor", Some(commune)) => (
+                    "SELECT id, sealed, password_hash FROM users
+                     WHERE commune = ?1 AND role IN ('volunteer', 'counsellor', 'supervisor')",
+                    commune,
+                ),
+                _ => (
+                    "SELECT id, sealed, password_hash FROM users WHERE id = ?1",
+                    id_blob(user).to_vec(),
+                ),
+            };
+            let rows: Vec<(Vec<u8>, Vec<u8>, String)> = {
+                let mut stmt = tx.prepare(sql).map_err(db_err)?;
+                stmt.query_map([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            let mut out = Vec::with_capacity(rows.len());
+            for (id, sealed, hash) in rows {
+                let u = Self::read_user(keys, &id, &sealed, hash)?.user;
+                let role = serde_json::to_value(u.role)
+                    .ok()
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .ok_or_else(|| db_err("a stored role has no wire form"))?;
+                out.push(DirectoryEntry {
+                    id: u.id.uuid(),
+                    username: u.username,
+                    display_name: u.display_name,
+                    role,
+                    org_unit: u.org_unit.uuid(),
+                    point: u.point.map(|p| p.uuid()),
+                });
+            }
+            out.sort_by(|a, b| a.username.cmp(&b.username));
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn compact(&self, now: DateTime<Utc>, lease_seconds: u64) -> StoreResult<u64> {
+        self.run(move |c, _| {
+            let tx = c.transaction().map_err(db_err)?;
+            let since = ts(now) - i64::try_from(lease_seconds).unwrap_or(i64::MAX / 2);
+            let high: i64 = tx
+                .query_row("SELECT last FROM op_counter", [], |r| r.get(0))
+                .map_err(db_err)?;
+            // The oldest cursor of an active device; with none active, nobody needs a delete.
+            let oldest: Option<i64> = tx
+                .query_row(
+                    "SELECT min(cursor) FROM devices
+                     WHERE revoked_at IS NULL AND last_seen IS NOT NULL AND last_seen >= ?1",
+                    [since],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            let safe = oldest.unwrap_or(high);
+            let newest_removed: Option<i64> = tx
+                .query_row(
+                    "SELECT max(op_id) FROM records WHERE deleted = 1 AND op_id <= ?1",
+                    [safe],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            let removed = tx
+                .execute(
+                    "DELETE FROM records WHERE deleted = 1 AND op_id <= ?1",
+                    [safe],
+                )
+                .map_err(db_err)?;
+            if let Some(newest) = newest_removed {
+                tx.execute(
+                    "UPDATE server_meta SET v = max(v, ?1) WHERE k = 'tombstone_horizon'",
+                    [newest],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(removed as u64)
+        })
+        .await
+    }
+
+    async fn tombstone_horizon(&self) -> StoreResult<u64> {
+        self.run(|c, _| {
+            let v: i64 = c
+                .query_row(
+                    "SELECT v FROM server_meta WHERE k = 'tombstone_horizon'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            u64::try_from(v).map_err(db_err)
+        })
+        .await
+    }
+
     async fn verify_audit(&self) -> StoreResult<crate::audit::Verdict> {
         self.run(|c, _| {
             let mut stmt = c
@@ -1224,6 +1644,7 @@ impl SyncStore for SqliteStore {
                     role: caller.role,
                     holds_scope: true,
                     device: caller.device,
+                    commune: Self::commune_of_user(&tx, caller.user)?,
                 };
                 let plan = sync::plan(&m, Some(&current), access, now).map_err(|e| {
                     StoreError::Invalid(donghanh_core::domain::DomainError::InvalidFormat {
