@@ -2,9 +2,9 @@
 //! the `{code, message}` body, never quotes what it was sent, and changes nothing.
 //!
 //! A real server on 127.0.0.1 (port 0, temporary directory) holds a small commune with real
-//! data: a case, a conflict, a revoked device, a rate-limited user, an expired token. Each
-//! case of the table is one request; around it, every table of the server's SQLite file is
-//! read (read-only) and compared. The only change a refused request may make is the one it
+//! data: a case, a conflict, a scope grant, a revoked device, a rate-limited user, an expired
+//! token. Each case of the table is one request; around it, every table of the server's SQLite
+//! file is read (read-only) and compared. The only change a refused request may make is the one it
 //! exists for: a failed login is counted for the login rate limit (one row in
 //! `login_failures`, nothing else).
 //!
@@ -226,6 +226,8 @@ struct Commune {
     person: Person,
     /// An open conflict in it.
     conflict: uuid::Uuid,
+    /// The op of the supervisor's grant of it, which their device may acknowledge.
+    grant_op: u64,
     /// A token of Hoa's device, stored but expired.
     expired: String,
 }
@@ -319,6 +321,24 @@ async fn setup(s: &Server) -> Commune {
         .unwrap();
     let conflict: uuid::Uuid = serde_json::from_value(list["conflicts"][0]["id"].clone()).unwrap();
 
+    let page: Value = s
+        .request(Method::GET, "/v1/pull?cursor=0")
+        .bearer_auth(&minh.tokens.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grant_op = page["scope_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["scope"] == held_scope.as_str() && e["kind"] == "grant")
+        .unwrap()["op_id"]
+        .as_u64()
+        .unwrap();
+
     // bi.khoa has failed too often: refused for a while, even with the right password.
     for _ in 0..auth::MAX_FAILURES {
         let resp = s
@@ -352,6 +372,7 @@ async fn setup(s: &Server) -> Commune {
         held_scope,
         person,
         conflict,
+        grant_op,
         expired,
     }
 }
@@ -543,6 +564,7 @@ fn cases(c: &Commune) -> Vec<Case> {
         "scope": c.held_scope, "op": "create", "base_version": 0, "patch": visit,
     }]});
     let resolve_path = format!("/v1/conflicts/{}/resolve", c.conflict);
+    let live_ack = json!({"scope": c.held_scope, "kind": "grant", "op_id": c.grant_op});
     let revoke_hoa = format!("/v1/admin/devices/{}/revoke", c.hoa.device_id);
     let snapshot_held = format!("/v1/scopes/{}/snapshot", c.held_scope);
 
@@ -570,6 +592,13 @@ fn cases(c: &Commune) -> Vec<Case> {
             token: Some(minh.into()),
             live: live_push.clone(),
             any: &["/mutations/0/patch"],
+        },
+        JsonEndpoint {
+            name: "ack",
+            path: "/v1/scopes/ack".into(),
+            token: Some(minh.into()),
+            live: live_ack.clone(),
+            any: &[],
         },
         JsonEndpoint {
             name: "resolve",
@@ -781,6 +810,52 @@ fn cases(c: &Commune) -> Vec<Case> {
         ),
     ));
 
+    // --- Scope acknowledgements: events that are not the caller's, or do not exist.
+    let ack = |what: &str, token: &str, scope: &str, kind: &str, op: u64| {
+        case(format!("ack {what}"), Method::POST, "/v1/scopes/ack")
+            .bearer(token)
+            .json(json!({"scope": scope, "kind": kind, "op_id": op}).to_string())
+            .expect(StatusCode::NOT_FOUND, codes::NOT_FOUND)
+    };
+    let held = c.held_scope.as_str();
+    out.extend([
+        ack(
+            "an op that never was",
+            minh,
+            held,
+            "grant",
+            c.grant_op + 1000,
+        ),
+        ack("op 2^63", minh, held, "grant", 1 << 63),
+        ack("op 2^64 - 1", minh, held, "grant", u64::MAX),
+        ack("the wrong kind", minh, held, "revoke", c.grant_op),
+        ack(
+            "another scope",
+            minh,
+            &format!("person:{unknown}"),
+            "grant",
+            c.grant_op,
+        ),
+        ack("someone else's event", hoa, held, "grant", c.grant_op),
+        ack(
+            "an admin, of the supervisor's event",
+            admin,
+            held,
+            "grant",
+            c.grant_op,
+        ),
+        ack(
+            "scope not valid",
+            minh,
+            &format!("person:{MARK}"),
+            "grant",
+            c.grant_op,
+        )
+        .expect(StatusCode::BAD_REQUEST, codes::INVALID_INPUT),
+        ack("scope empty", minh, "", "grant", c.grant_op)
+            .expect(StatusCode::BAD_REQUEST, codes::INVALID_INPUT),
+    ]);
+
     // --- Pull: query strings.
     for q in [
         "",
@@ -950,6 +1025,13 @@ fn cases(c: &Commune) -> Vec<Case> {
         ("snapshot", Method::GET, snapshot_held.clone(), None),
         ("conflicts", Method::GET, "/v1/conflicts".into(), None),
         (
+            "ack",
+            Method::POST,
+            "/v1/scopes/ack".into(),
+            Some(live_ack.to_string()),
+        ),
+        ("directory", Method::GET, "/v1/directory".into(), None),
+        (
             "resolve",
             Method::POST,
             resolve_path.clone(),
@@ -1111,6 +1193,8 @@ fn cases(c: &Commune) -> Vec<Case> {
         (Method::PUT, "/v1/pull".to_owned()),
         (Method::POST, snapshot_held.clone()),
         (Method::POST, "/v1/conflicts".to_owned()),
+        (Method::GET, "/v1/scopes/ack".to_owned()),
+        (Method::POST, "/v1/directory".to_owned()),
         (Method::DELETE, "/v1/conflicts".to_owned()),
         (Method::GET, resolve_path.clone()),
         (Method::GET, revoke_hoa.clone()),
@@ -1255,6 +1339,7 @@ async fn every_malformed_request_gets_a_clear_4xx_and_changes_nothing() {
     let names: BTreeSet<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names.len(), cases.len(), "case names are unique");
     assert!(cases.len() >= 200, "{} cases", cases.len());
+    eprintln!("sending {} malformed requests", cases.len());
 
     let mut failures = Vec::new();
     for c in &cases {
