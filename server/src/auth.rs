@@ -267,8 +267,11 @@ impl<S: SyncStore> FromRequestParts<AppState<S>> for Caller {
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .ok_or(ApiError::Unauthorised)?;
+        // The scheme is case-insensitive (RFC 9110 §11.1); the token follows one space.
         let token = header
-            .strip_prefix("Bearer ")
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorised)?;
         let grant = state
             .store

@@ -198,6 +198,9 @@ pub fn plan(
                     "a record with this id already exists",
                 ));
             }
+            if m.base_version != 0 {
+                return Err(reject(codes::INVALID_INPUT, "a create has base version 0"));
+            }
             let record = object(&m.patch)?.clone();
             let fv = record.keys().map(|k| (k.clone(), 1)).collect();
             changed_fields = record.keys().cloned().collect();
@@ -430,6 +433,13 @@ mod tests {
         assert_eq!(
             plan.membership,
             vec![Membership::Grant(Scope::Person(p.id), who.user)]
+        );
+        // A create names base version 0.
+        let mut odd = m.clone();
+        odd.base_version = 3;
+        assert_eq!(
+            super::plan(&odd, None, who, Utc::now()).unwrap_err().code,
+            codes::INVALID_INPUT
         );
         // A volunteer may not; nor anyone on a scope they do not hold.
         let e = super::plan(&m, None, access(Role::Volunteer, false), Utc::now()).unwrap_err();

@@ -150,6 +150,33 @@ async fn volunteer_enrolls_a_device_and_rotates_tokens() {
         refresh(t.refresh_token).await.unwrap().status(),
         StatusCode::OK
     );
+    // The bearer scheme is case-insensitive; another scheme is not a bearer token.
+    let directory = |auth: String| {
+        s.http
+            .get(format!("{}/v1/directory", s.base))
+            .header(PROTOCOL_HEADER, "1")
+            .header("authorization", auth)
+            .send()
+    };
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let resp = directory(format!("{scheme} {}", t.access_token))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{scheme}");
+    }
+    for bad in [
+        format!("Basic {}", t.access_token),
+        format!("Bearer{}", t.access_token),
+        "Bearer".to_owned(),
+    ] {
+        error(
+            directory(bad).await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorised",
+            "",
+        )
+        .await;
+    }
     s.stop().await;
 }
 

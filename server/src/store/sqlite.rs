@@ -937,12 +937,20 @@ impl SyncStore for SqliteStore {
     async fn record_login_failure(&self, username: &str, at: DateTime<Utc>) -> StoreResult<()> {
         let username = username.to_owned();
         self.run(move |c, keys| {
-            c.execute(
+            let tx = c.transaction().map_err(db_err)?;
+            // Failures older than the lockout window count for nothing: drop them, so that
+            // attempts on made-up usernames cannot grow the table without bound.
+            tx.execute(
+                "DELETE FROM login_failures WHERE at < ?1",
+                [ts(at - crate::auth::FAILURE_WINDOW)],
+            )
+            .map_err(db_err)?;
+            tx.execute(
                 "INSERT INTO login_failures(username_mac, at) VALUES (?1, ?2)",
                 params![keys.lookup("username", &username), ts(at)],
             )
             .map_err(db_err)?;
-            Ok(())
+            tx.commit().map_err(db_err)
         })
         .await
     }
