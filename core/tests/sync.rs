@@ -708,6 +708,48 @@ fn a_revoked_scope_is_reported_then_purged_with_its_rejected_mutations() {
 }
 
 #[test]
+fn a_scope_revoked_and_granted_again_within_one_page_is_kept() {
+    let (_fx, device) = Fixture::new();
+    let p = person("Quách Văn Trở Lại");
+    let scope = Scope::Person(p.id).to_string();
+    let event = |op_id, kind| ScopeEvent {
+        op_id,
+        scope: scope.clone(),
+        kind,
+    };
+    // Reassigned away and back between two syncs: the page carries both events, and the
+    // person's record, served because the scope is held again.
+    let back = PullPage {
+        changes: vec![upsert(4, &p, 1)],
+        scope_events: vec![
+            event(2, ScopeEventKind::Grant),
+            event(3, ScopeEventKind::Revoke),
+            event(5, ScopeEventKind::Grant),
+        ],
+        next_cursor: 5,
+        has_more: false,
+    };
+    let s = device.store().write(|w| w.apply_page(&back)).unwrap();
+    assert_eq!(s.grants, vec![event(5, ScopeEventKind::Grant)]);
+    assert!(s.revokes.is_empty(), "the scope is held: nothing to purge");
+    assert_eq!(device.person(p.id).unwrap(), p);
+
+    // Granted and taken away again: only the revoke is reported, no bootstrap.
+    let away = PullPage {
+        changes: Vec::new(),
+        scope_events: vec![
+            event(7, ScopeEventKind::Revoke),
+            event(6, ScopeEventKind::Grant),
+        ],
+        next_cursor: 7,
+        has_more: false,
+    };
+    let s = device.store().write(|w| w.apply_page(&away)).unwrap();
+    assert!(s.grants.is_empty());
+    assert_eq!(s.revokes, vec![event(7, ScopeEventKind::Revoke)]);
+}
+
+#[test]
 fn names_and_notes_pulled_from_the_server_never_reach_a_file_in_clear() {
     let (fx, device) = Fixture::new();
     let mut p = person("Trịnh Thị Từ Xa Đến");

@@ -41,10 +41,15 @@
 //!   the user's work, and the server answers them with a receipt.
 //! - **Scope events** are returned, not acted on: after a revoke the caller pushes what remains
 //!   for that scope and then calls [`Writer::purge_scope`]; after a grant it bootstraps the
-//!   scope from a snapshot.
+//!   scope from a snapshot. A page reports only the last event of each scope: the server
+//!   serves a page by the scopes held when it answers, so the last event is the state its
+//!   changes were chosen by.
 
 #[cfg(feature = "sync")]
 pub mod client;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use donghanh_protocol::{
@@ -281,11 +286,22 @@ impl Writer<'_> {
                 }
             }
         }
-        let mut events: Vec<&ScopeEvent> = page
-            .scope_events
-            .iter()
-            .filter(|e| e.op_id > cursor)
-            .collect();
+        // Only the last event of each scope counts: a case reassigned away and back between
+        // two syncs is held now and must not be purged, and one granted then revoked again
+        // needs no bootstrap.
+        let mut last: HashMap<&str, &ScopeEvent> = HashMap::new();
+        for event in page.scope_events.iter().filter(|e| e.op_id > cursor) {
+            match last.entry(event.scope.as_str()) {
+                Entry::Occupied(mut e) if e.get().op_id < event.op_id => {
+                    e.insert(event);
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(e) => {
+                    e.insert(event);
+                }
+            }
+        }
+        let mut events: Vec<&ScopeEvent> = last.into_values().collect();
         events.sort_by_key(|e| e.op_id);
         for event in events {
             match event.kind {
