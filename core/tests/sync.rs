@@ -44,6 +44,7 @@ fn page(changes: Vec<Change<Value>>, next_cursor: u64, has_more: bool) -> PullPa
         scope_events: Vec::new(),
         next_cursor,
         has_more,
+        as_of: next_cursor,
     }
 }
 
@@ -457,6 +458,7 @@ fn log_page(log: &Log, after: u64, upto: u64, has_more: bool) -> PullPage<Value>
             .collect(),
         next_cursor: upto,
         has_more,
+        as_of: upto,
     }
 }
 
@@ -686,6 +688,7 @@ fn a_revoked_scope_is_reported_then_purged_with_its_rejected_mutations() {
         }],
         next_cursor: 1,
         has_more: false,
+        as_of: 1,
     };
     let s = device.store().write(|w| w.apply_page(&revoke)).unwrap();
     assert_eq!(s.revokes.len(), 1);
@@ -728,6 +731,7 @@ fn a_scope_revoked_and_granted_again_within_one_page_is_kept() {
         ],
         next_cursor: 5,
         has_more: false,
+        as_of: 5,
     };
     let s = device.store().write(|w| w.apply_page(&back)).unwrap();
     assert_eq!(s.grants, vec![event(5, ScopeEventKind::Grant)]);
@@ -743,6 +747,7 @@ fn a_scope_revoked_and_granted_again_within_one_page_is_kept() {
         ],
         next_cursor: 7,
         has_more: false,
+        as_of: 7,
     };
     let s = device.store().write(|w| w.apply_page(&away)).unwrap();
     assert!(s.grants.is_empty());

@@ -8,8 +8,9 @@
 //!    loses the rotated token); `device_revoked` means wipe, now;
 //! 2. push the outbox in batches until it is empty, applying each batch's receipts;
 //! 3. pull pages until there are no more, each applied with its cursor in one transaction;
-//!    a grant bootstraps the scope from snapshot pages, a revoke purges the scope (its pending
-//!    mutations were pushed in step 2) and checkpoints the WAL so nothing of it lingers.
+//!    a grant bootstraps the scope from snapshot pages (unless the pull itself brings it whole,
+//!    see [`PullSession`]), a revoke purges the scope (its pending mutations were pushed in
+//!    step 2) and checkpoints the WAL so nothing of it lingers.
 //!
 //! Errors carry no personal data: server messages are value-free by protocol, and network
 //! errors name the server, not a record.
@@ -18,7 +19,7 @@ use std::sync::Once;
 
 use donghanh_protocol::{
     EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION, PullPage,
-    PushRequest, PushResponse, RefreshRequest, SnapshotPage, Tokens, codes,
+    PushRequest, PushResponse, RefreshRequest, ScopeEvent, SnapshotPage, Tokens, codes,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -218,6 +219,7 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
         }
     }
     // 3. Pull until there is nothing more.
+    let mut session = PullSession::new(store.read(|r| r.pull_cursor())?);
     loop {
         let cursor = store.read(|r| r.pull_cursor())?;
         let page: PullPage<Value> = rt.block_on(call(
@@ -226,11 +228,13 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
                 .bearer_auth(&bearer),
         ))?;
         let summary = store.write(|w| w.apply_page(&page))?;
+        session.read_at(page.as_of);
         report.pulled += summary.upserted + summary.kept_local + summary.deleted;
-        for grant in &summary.grants {
+        for grant in summary.grants.iter().filter(|g| session.needs_snapshot(g)) {
             report.pulled += bootstrap(store, &client, &rt, &creds.server, &bearer, &grant.scope)?;
         }
         for revoke in &summary.revokes {
+            session.purged.insert(revoke.scope.clone());
             let scope: Scope = revoke
                 .scope
                 .parse()
@@ -246,6 +250,46 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
         }
     }
     Ok(report)
+}
+
+/// What one round's pull has seen, to tell which grants need a snapshot.
+///
+/// A grant normally does: the scope's older records were served while this device did not
+/// hold it. A pull from cursor 0 is the exception. Each of its pages is chosen by the scopes
+/// held when the server answers, so a scope granted at or before the log position the first
+/// page was read at (`as_of`) is held for every page of the pull and arrives whole through
+/// the pull itself, unless this pull purged it on the way (its later grant then needs the
+/// snapshot). Without the exception a fresh phone would download everything twice.
+#[derive(Debug)]
+struct PullSession {
+    /// The cursor the pull started from.
+    start: u64,
+    /// `as_of` of the first page (0: unknown, as from an older server).
+    first_as_of: Option<u64>,
+    /// Scopes purged during this pull.
+    purged: std::collections::HashSet<String>,
+}
+
+impl PullSession {
+    fn new(start: u64) -> Self {
+        Self {
+            start,
+            first_as_of: None,
+            purged: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Notes where a page was read; only the first page's position counts.
+    fn read_at(&mut self, as_of: u64) {
+        self.first_as_of.get_or_insert(as_of);
+    }
+
+    fn needs_snapshot(&self, grant: &ScopeEvent) -> bool {
+        let whole_in_pull = self.start == 0
+            && self.first_as_of.is_some_and(|a| grant.op_id <= a)
+            && !self.purged.contains(&grant.scope);
+        !whole_in_pull
+    }
 }
 
 /// Downloads a newly granted scope from snapshot pages.
@@ -278,5 +322,43 @@ fn bootstrap(
             Some(a) => after = Some(a),
             None => return Ok(stored),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use donghanh_protocol::ScopeEventKind;
+
+    fn grant(op_id: u64, scope: &str) -> ScopeEvent {
+        ScopeEvent {
+            op_id,
+            scope: scope.into(),
+            kind: ScopeEventKind::Grant,
+        }
+    }
+
+    #[test]
+    fn a_fresh_pull_takes_scopes_granted_before_it_began_from_the_log() {
+        let mut s = PullSession::new(0);
+        s.read_at(100);
+        s.read_at(250); // later pages do not move the bound
+        assert!(!s.needs_snapshot(&grant(40, "person:a")));
+        assert!(!s.needs_snapshot(&grant(100, "person:a")));
+        // Granted while the pull ran: earlier pages were served without it.
+        assert!(s.needs_snapshot(&grant(101, "person:b")));
+        // Purged on the way and granted again: what the pull brought is gone.
+        s.purged.insert("person:a".into());
+        assert!(s.needs_snapshot(&grant(90, "person:a")));
+    }
+
+    #[test]
+    fn a_pull_from_a_cursor_or_from_an_older_server_snapshots_every_grant() {
+        let mut resumed = PullSession::new(7);
+        resumed.read_at(100);
+        assert!(resumed.needs_snapshot(&grant(40, "person:a")));
+        let mut older = PullSession::new(0);
+        older.read_at(0);
+        assert!(older.needs_snapshot(&grant(40, "person:a")));
     }
 }

@@ -968,6 +968,7 @@ impl SyncStore for SqliteStore {
                 scope_events: page_events,
                 next_cursor: if has_more { last } else { high.max(cursor) },
                 has_more,
+                as_of: high,
             })
         })
         .await
