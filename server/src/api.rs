@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::store::{PushCaller, SyncStore};
+use crate::store::{PushCaller, RawJson, SyncStore};
 use crate::{ApiJson, AppState};
 
 /// Most mutations in one push.
@@ -79,7 +79,7 @@ pub async fn pull<S: SyncStore>(
     State(state): State<AppState<S>>,
     caller: Caller,
     query: Result<Query<PullQuery>, QueryRejection>,
-) -> Result<Json<PullPage<Value>>, ApiError> {
+) -> Result<Json<PullPage<RawJson>>, ApiError> {
     let Query(q) = query.map_err(|_| {
         ApiError::Invalid("expected cursor (a whole number) and optional limit, max_bytes".into())
     })?;
@@ -110,7 +110,7 @@ pub async fn snapshot<S: SyncStore>(
     caller: Caller,
     Path(scope): Path<String>,
     query: Result<Query<SnapshotQuery>, QueryRejection>,
-) -> Result<Json<SnapshotPage<Value>>, ApiError> {
+) -> Result<Json<SnapshotPage<RawJson>>, ApiError> {
     let Query(q) = query.map_err(|_| {
         ApiError::Invalid("expected optional after (a record id) and limit (a whole number)".into())
     })?;
