@@ -13,6 +13,7 @@ use donghanh_core::protocol::{
     Change, ChangeOp, ErrorBody, MutationOp, Outcome, PullPage, Receipt, ScopeEvent, ScopeEventKind,
 };
 use donghanh_core::search::fold;
+use donghanh_core::sync::RawJson;
 use donghanh_core::{Device, Error, RemoteProblem};
 use serde_json::{Value, json};
 
@@ -545,6 +546,16 @@ fn resuming_a_pull_at_every_page_boundary_equals_one_full_pull() {
             .unwrap();
     }
     assert_eq!(state(&device, &log), expected);
+
+    // Read as the sync client reads pages (records as raw JSON text), the same pages give
+    // the same state.
+    let (_fx, device) = Fixture::new();
+    for (after, upto) in [(0, 5), (5, 9), (9, last)] {
+        let text = serde_json::to_string(&log_page(&log, after, upto, upto < last)).unwrap();
+        let raw: PullPage<RawJson> = serde_json::from_str(&text).unwrap();
+        device.store().write(|w| w.apply_page(&raw)).unwrap();
+    }
+    assert_eq!(state(&device, &log), expected);
 }
 
 #[test]
@@ -679,7 +690,7 @@ fn a_revoked_scope_is_reported_then_purged_with_its_rejected_mutations() {
         .uuid();
     device.store().write(|w| w.apply_receipts(&[no])).unwrap();
     let scope = Scope::Person(p.id);
-    let revoke = PullPage {
+    let revoke: PullPage<Value> = PullPage {
         changes: Vec::new(),
         scope_events: vec![ScopeEvent {
             op_id: 1,
@@ -739,7 +750,7 @@ fn a_scope_revoked_and_granted_again_within_one_page_is_kept() {
     assert_eq!(device.person(p.id).unwrap(), p);
 
     // Granted and taken away again: only the revoke is reported, no bootstrap.
-    let away = PullPage {
+    let away: PullPage<Value> = PullPage {
         changes: Vec::new(),
         scope_events: vec![
             event(7, ScopeEventKind::Revoke),

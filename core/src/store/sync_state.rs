@@ -38,6 +38,8 @@ pub(crate) struct StoredIdentity {
     pub scope: String,
     /// Version the server last confirmed (0: never).
     pub server_version: u64,
+    /// Local write counter (bound in the AAD; a re-seal goes one above it).
+    pub version: u64,
 }
 
 impl Reader<'_> {
@@ -67,16 +69,19 @@ impl Reader<'_> {
             .transpose()
     }
 
-    /// Kind, scope and server version of a stored record, if it exists.
+    /// Kind, scope, server version and local version of a stored record, if it exists.
     pub(crate) fn stored_identity(&self, id: Id) -> Result<Option<StoredIdentity>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT kind, scope, server_version FROM records WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT kind, scope, server_version, version FROM records WHERE id = ?1",
+            )?
             .query_row([id.as_bytes()], |r| {
                 Ok(StoredIdentity {
                     kind: r.get(0)?,
                     scope: r.get(1)?,
                     server_version: to_u64(r.get(2)?),
+                    version: to_u64(r.get(3)?),
                 })
             })
             .optional()?)
@@ -225,14 +230,18 @@ impl Writer<'_> {
     }
 
     /// Stores a record received from the server (insert or replace), confirmed at
-    /// `server_version`, re-sealed at local version + 1, with its blind index entries, and no
-    /// outbox mutation. The caller has checked it.
-    pub(crate) fn put_remote<R: Record>(&mut self, record: &R, server_version: u64) -> Result<()> {
+    /// `server_version`, re-sealed at local version + 1 (`stored_version` is the local version
+    /// now, none for a new record, as [`Reader::stored_identity`] read it in this
+    /// transaction), with its blind index entries, and no outbox mutation. The caller has
+    /// checked it.
+    pub(crate) fn put_remote<R: Record>(
+        &mut self,
+        record: &R,
+        server_version: u64,
+        stored_version: Option<u64>,
+    ) -> Result<()> {
         let plain = serde_json::to_vec(record).map_err(|_| Self::format_error::<R>())?;
-        let version = self
-            .reader()
-            .version_of(record.id())?
-            .map_or(1, |v| v.saturating_add(1));
+        let version = stored_version.map_or(1, |v| v.saturating_add(1));
         let (key_id, _key, envelope) = self.seal_record(record, version, &plain)?;
         self.tx
             .prepare_cached(

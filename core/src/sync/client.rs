@@ -17,13 +17,13 @@
 
 use std::sync::Once;
 
+use super::RawJson;
 use donghanh_protocol::{
     EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION, PullPage,
     PushRequest, PushResponse, RefreshRequest, ScopeEvent, SnapshotPage, Tokens, codes,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::domain::Scope;
 use crate::store::Store;
@@ -222,7 +222,7 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
     let mut session = PullSession::new(store.read(|r| r.pull_cursor())?);
     loop {
         let cursor = store.read(|r| r.pull_cursor())?;
-        let page: PullPage<Value> = rt.block_on(call(
+        let page: PullPage<RawJson> = rt.block_on(call(
             client
                 .get(url(&creds.server, &format!("/v1/pull?cursor={cursor}")))
                 .bearer_auth(&bearer),
@@ -309,7 +309,7 @@ fn bootstrap(
         if let Some(a) = after {
             path.push_str(&format!("&after={a}"));
         }
-        let page: Result<SnapshotPage<Value>> =
+        let page: Result<SnapshotPage<RawJson>> =
             rt.block_on(call(client.get(url(server, &path)).bearer_auth(bearer)));
         let page = match page {
             Ok(p) => p,
