@@ -232,39 +232,86 @@ impl Writer<'_> {
     /// Stores a record received from the server (insert or replace), confirmed at
     /// `server_version`, re-sealed at local version + 1 (`stored_version` is the local version
     /// now, none for a new record, as [`Reader::stored_identity`] read it in this
-    /// transaction), with its blind index entries, and no outbox mutation. The caller has
-    /// checked it.
+    /// transaction), with its blind index entries, and no outbox mutation. `plain` is the
+    /// record's JSON when the caller has it (the text it was decoded from); otherwise the
+    /// record is serialised. The caller has checked it.
     pub(crate) fn put_remote<R: Record>(
         &mut self,
         record: &R,
         server_version: u64,
         stored_version: Option<u64>,
+        plain: Option<&[u8]>,
     ) -> Result<()> {
-        let plain = serde_json::to_vec(record).map_err(|_| Self::format_error::<R>())?;
         let version = stored_version.map_or(1, |v| v.saturating_add(1));
-        let (key_id, _key, envelope) = self.seal_record(record, version, &plain)?;
-        self.tx
-            .prepare_cached(
-                "INSERT INTO records(id, kind, scope, subject, day, state, version, key_id,
-                                     envelope, server_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT(id) DO UPDATE SET subject = excluded.subject, day = excluded.day,
-                   state = excluded.state, version = excluded.version, key_id = excluded.key_id,
-                   envelope = excluded.envelope, server_version = excluded.server_version",
-            )?
-            .execute(params![
-                record.id().as_bytes(),
-                R::KIND.code(),
-                record.scope().to_string(),
-                record.subject().map(|s| *s.as_bytes()),
-                record.day().map(|d| d.to_string()),
-                record.state(),
-                to_i64(version)?,
-                i64::from(key_id),
-                envelope,
-                to_i64(server_version)?,
-            ])?;
-        self.after_write::<R>(&plain)
+        self.write_remote(record, server_version, version, plain, true)
+            .map(drop)
+    }
+
+    /// Stores a record received from the server that this device does not hold, as
+    /// [`Writer::put_remote`] would at local version 1. Returns `false`, having changed
+    /// nothing, if a record with its id exists: the caller then compares it with the stored
+    /// one. Most pulled records are new (visits are written once), and this spares them the
+    /// lookup.
+    pub(crate) fn insert_remote<R: Record>(
+        &mut self,
+        record: &R,
+        server_version: u64,
+        plain: Option<&[u8]>,
+    ) -> Result<bool> {
+        self.write_remote(record, server_version, 1, plain, false)
+    }
+
+    fn write_remote<R: Record>(
+        &mut self,
+        record: &R,
+        server_version: u64,
+        version: u64,
+        plain: Option<&[u8]>,
+        replace: bool,
+    ) -> Result<bool> {
+        let serialised;
+        let plain = match plain {
+            Some(p) => p,
+            None => {
+                serialised = serde_json::to_vec(record).map_err(|_| Self::format_error::<R>())?;
+                &serialised
+            }
+        };
+        let (key_id, _key, envelope) = self.seal_record(record, version, plain)?;
+        let sql = if replace {
+            "INSERT INTO records(id, kind, scope, subject, day, state, version, key_id,
+                                 envelope, server_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(id) DO UPDATE SET subject = excluded.subject, day = excluded.day,
+               state = excluded.state, version = excluded.version, key_id = excluded.key_id,
+               envelope = excluded.envelope, server_version = excluded.server_version"
+        } else {
+            "INSERT INTO records(id, kind, scope, subject, day, state, version, key_id,
+                                 envelope, server_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        };
+        let written = self.tx.prepare_cached(sql)?.execute(params![
+            record.id().as_bytes(),
+            R::KIND.code(),
+            record.scope().to_string(),
+            record.subject().map(|s| *s.as_bytes()),
+            record.day().map(|d| d.to_string()),
+            record.state(),
+            to_i64(version)?,
+            i64::from(key_id),
+            envelope,
+            to_i64(server_version)?,
+        ]);
+        match written {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if !replace && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                return Ok(false);
+            }
+            other => other?,
+        };
+        self.after_write::<R>(plain)?;
+        Ok(true)
     }
 
     /// Removes a record; its blind-index entries go with it (ON DELETE CASCADE). Pending

@@ -206,6 +206,9 @@ pub trait RemoteJson {
     fn decode<R: DeserializeOwned>(&self) -> serde_json::Result<R>;
     /// Its fields, to re-apply pending local edits over (rare: may parse again).
     fn fields(&self) -> Option<Map<String, Value>>;
+    /// The JSON text it came as, if kept: stored (sealed) as it is rather than serialised
+    /// again from the entity decoded from it.
+    fn text(&self) -> Option<&str>;
 }
 
 /// A record's JSON text, unparsed.
@@ -219,6 +222,10 @@ impl RemoteJson for Value {
     fn fields(&self) -> Option<Map<String, Value>> {
         self.as_object().cloned()
     }
+
+    fn text(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl RemoteJson for RawJson {
@@ -228,6 +235,10 @@ impl RemoteJson for RawJson {
 
     fn fields(&self) -> Option<Map<String, Value>> {
         serde_json::from_str(self.get()).ok()
+    }
+
+    fn text(&self) -> Option<&str> {
+        Some(self.get())
     }
 }
 
@@ -441,6 +452,10 @@ fn upsert_as<R: Record, P: RemoteJson>(
         .map_err(|_| remote_error(kind, RemoteProblem::Malformed))?;
     check_remote(&server, change)?;
     let id = server.id();
+    let plain = json.text().map(str::as_bytes);
+    if !has_pending && w.insert_remote(&server, change.version, plain)? {
+        return Ok(Upserted::Stored);
+    }
     let stored = w.reader().stored_identity(id)?;
     if let Some(stored) = &stored {
         if stored.kind != kind || stored.scope != change.scope {
@@ -452,7 +467,7 @@ fn upsert_as<R: Record, P: RemoteJson>(
     }
     let stored_version = stored.map(|s| s.version);
     if !has_pending {
-        w.put_remote(&server, change.version, stored_version)?;
+        w.put_remote(&server, change.version, stored_version, plain)?;
         return Ok(Upserted::Stored);
     }
     let entries = w.reader().outbox_entries(OutboxFilter::Record(id))?;
@@ -478,6 +493,6 @@ fn upsert_as<R: Record, P: RemoteJson>(
         Some(record) => record,
         None => w.reader().get::<R>(id)?.unwrap_or(server),
     };
-    w.put_remote(&record, change.version, stored_version)?;
+    w.put_remote(&record, change.version, stored_version, None)?;
     Ok(Upserted::KeptLocal)
 }
