@@ -218,16 +218,27 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
             break;
         }
     }
-    // 3. Pull until there is nothing more.
-    let mut session = PullSession::new(store.read(|r| r.pull_cursor())?);
-    loop {
-        let cursor = store.read(|r| r.pull_cursor())?;
-        let page: PullPage<RawJson> = rt.block_on(call(
+    // 3. Pull until there is nothing more. The next page is fetched while this one is
+    //    applied (on a thread of its own): it starts at this page's `next_cursor`, which is
+    //    what applying this page stores, and is applied only once this page has committed.
+    let start = store.read(|r| r.pull_cursor())?;
+    let mut session = PullSession::new(start);
+    let fetch = |cursor: u64| -> Result<PullPage<RawJson>> {
+        rt.block_on(call(
             client
                 .get(url(&creds.server, &format!("/v1/pull?cursor={cursor}")))
                 .bearer_auth(&bearer),
-        ))?;
-        let summary = store.write(|w| w.apply_page(&page))?;
+        ))
+    };
+    let mut page = fetch(start)?;
+    loop {
+        let (applied, next) = std::thread::scope(|s| {
+            let applying = s.spawn(|| store.write(|w| w.apply_page(&page)));
+            let next = page.has_more.then(|| fetch(page.next_cursor));
+            (applying.join(), next)
+        });
+        let summary =
+            applied.map_err(|_| Error::Storage("applying a pulled page failed".into()))??;
         session.read_at(page.as_of);
         report.pulled += summary.upserted + summary.kept_local + summary.deleted;
         for grant in summary.grants.iter().filter(|g| session.needs_snapshot(g)) {
@@ -245,8 +256,9 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
         if !summary.revokes.is_empty() {
             store.checkpoint()?;
         }
-        if !page.has_more {
-            break;
+        match next {
+            Some(next) => page = next?,
+            None => break,
         }
     }
     Ok(report)
