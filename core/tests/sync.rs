@@ -13,6 +13,7 @@ use donghanh_core::protocol::{
     Change, ChangeOp, ErrorBody, MutationOp, Outcome, PullPage, Receipt, ScopeEvent, ScopeEventKind,
 };
 use donghanh_core::search::fold;
+use donghanh_core::sync::RawJson;
 use donghanh_core::{Device, Error, RemoteProblem};
 use serde_json::{Value, json};
 
@@ -44,6 +45,7 @@ fn page(changes: Vec<Change<Value>>, next_cursor: u64, has_more: bool) -> PullPa
         scope_events: Vec::new(),
         next_cursor,
         has_more,
+        as_of: next_cursor,
     }
 }
 
@@ -457,6 +459,7 @@ fn log_page(log: &Log, after: u64, upto: u64, has_more: bool) -> PullPage<Value>
             .collect(),
         next_cursor: upto,
         has_more,
+        as_of: upto,
     }
 }
 
@@ -541,6 +544,16 @@ fn resuming_a_pull_at_every_page_boundary_equals_one_full_pull() {
             .store()
             .write(|w| w.apply_page(&log_page(&log, op - 1, op, op < last)))
             .unwrap();
+    }
+    assert_eq!(state(&device, &log), expected);
+
+    // Read as the sync client reads pages (records as raw JSON text), the same pages give
+    // the same state.
+    let (_fx, device) = Fixture::new();
+    for (after, upto) in [(0, 5), (5, 9), (9, last)] {
+        let text = serde_json::to_string(&log_page(&log, after, upto, upto < last)).unwrap();
+        let raw: PullPage<RawJson> = serde_json::from_str(&text).unwrap();
+        device.store().write(|w| w.apply_page(&raw)).unwrap();
     }
     assert_eq!(state(&device, &log), expected);
 }
@@ -677,7 +690,7 @@ fn a_revoked_scope_is_reported_then_purged_with_its_rejected_mutations() {
         .uuid();
     device.store().write(|w| w.apply_receipts(&[no])).unwrap();
     let scope = Scope::Person(p.id);
-    let revoke = PullPage {
+    let revoke: PullPage<Value> = PullPage {
         changes: Vec::new(),
         scope_events: vec![ScopeEvent {
             op_id: 1,
@@ -686,6 +699,7 @@ fn a_revoked_scope_is_reported_then_purged_with_its_rejected_mutations() {
         }],
         next_cursor: 1,
         has_more: false,
+        as_of: 1,
     };
     let s = device.store().write(|w| w.apply_page(&revoke)).unwrap();
     assert_eq!(s.revokes.len(), 1);
@@ -705,6 +719,50 @@ fn a_revoked_scope_is_reported_then_purged_with_its_rejected_mutations() {
         )
         .unwrap();
     assert_eq!(left, 0);
+}
+
+#[test]
+fn a_scope_revoked_and_granted_again_within_one_page_is_kept() {
+    let (_fx, device) = Fixture::new();
+    let p = person("Quách Văn Trở Lại");
+    let scope = Scope::Person(p.id).to_string();
+    let event = |op_id, kind| ScopeEvent {
+        op_id,
+        scope: scope.clone(),
+        kind,
+    };
+    // Reassigned away and back between two syncs: the page carries both events, and the
+    // person's record, served because the scope is held again.
+    let back = PullPage {
+        changes: vec![upsert(4, &p, 1)],
+        scope_events: vec![
+            event(2, ScopeEventKind::Grant),
+            event(3, ScopeEventKind::Revoke),
+            event(5, ScopeEventKind::Grant),
+        ],
+        next_cursor: 5,
+        has_more: false,
+        as_of: 5,
+    };
+    let s = device.store().write(|w| w.apply_page(&back)).unwrap();
+    assert_eq!(s.grants, vec![event(5, ScopeEventKind::Grant)]);
+    assert!(s.revokes.is_empty(), "the scope is held: nothing to purge");
+    assert_eq!(device.person(p.id).unwrap(), p);
+
+    // Granted and taken away again: only the revoke is reported, no bootstrap.
+    let away: PullPage<Value> = PullPage {
+        changes: Vec::new(),
+        scope_events: vec![
+            event(7, ScopeEventKind::Revoke),
+            event(6, ScopeEventKind::Grant),
+        ],
+        next_cursor: 7,
+        has_more: false,
+        as_of: 7,
+    };
+    let s = device.store().write(|w| w.apply_page(&away)).unwrap();
+    assert!(s.grants.is_empty());
+    assert_eq!(s.revokes, vec![event(7, ScopeEventKind::Revoke)]);
 }
 
 #[test]
@@ -799,4 +857,72 @@ fn a_create_is_not_sealed_twice_and_a_refused_create_keeps_its_content() {
     assert_eq!(refused.len(), 1);
     let payload = device.store().read(|r| r.rejected_patch(1)).unwrap();
     assert_eq!(payload, serde_json::to_value(&p).unwrap());
+}
+
+#[test]
+fn a_pull_from_zero_takes_scopes_granted_before_it_from_the_log_and_snapshots_the_rest() {
+    use donghanh_core::sync::ScopeTask;
+    let (_fx, device) = Fixture::new();
+    let grant = |op_id, scope: &str| ScopeEvent {
+        op_id,
+        scope: scope.to_owned(),
+        kind: ScopeEventKind::Grant,
+    };
+    let page_of = |events: Vec<ScopeEvent>, next_cursor, as_of| PullPage::<Value> {
+        changes: Vec::new(),
+        scope_events: events,
+        next_cursor,
+        has_more: true,
+        as_of,
+    };
+    let (a, b, c, d) = (
+        Scope::Person(Id::new()).to_string(),
+        Scope::Person(Id::new()).to_string(),
+        Scope::Person(Id::new()).to_string(),
+        Scope::Person(Id::new()).to_string(),
+    );
+    let kinds = |device: &donghanh_core::Device| -> Vec<(String, &'static str)> {
+        device
+            .store()
+            .read(|r| r.pending_scope_work())
+            .unwrap()
+            .into_iter()
+            .map(|t| match t {
+                ScopeTask::Bootstrap { scope, .. } => (scope, "bootstrap"),
+                ScopeTask::Purge { scope, .. } => (scope, "purge"),
+                ScopeTask::Ack { scope, .. } => (scope, "ack"),
+            })
+            .collect()
+    };
+    // First page, from cursor 0, read at op 100: its grant needs no snapshot.
+    device
+        .store()
+        .write(|w| w.apply_page(&page_of(vec![grant(10, &a)], 50, 100)))
+        .unwrap();
+    // Second page: a grant at or below 100 came whole with the pull.
+    device
+        .store()
+        .write(|w| w.apply_page(&page_of(vec![grant(52, &b)], 60, 140)))
+        .unwrap();
+    assert_eq!(kinds(&device), vec![(a.clone(), "ack"), (b.clone(), "ack")]);
+    // Once a revoke is met the shortcut ends (a scope purged on the way lost what the pull
+    // had brought): a grant at or below 100 now takes a snapshot, and one after 100 always.
+    let revoke = ScopeEvent {
+        op_id: 61,
+        scope: a.clone(),
+        kind: ScopeEventKind::Revoke,
+    };
+    device
+        .store()
+        .write(|w| w.apply_page(&page_of(vec![revoke, grant(70, &d)], 80, 150)))
+        .unwrap();
+    device
+        .store()
+        .write(|w| w.apply_page(&page_of(vec![grant(120, &c)], 130, 150)))
+        .unwrap();
+    let work = kinds(&device);
+    assert_eq!(
+        work[2..],
+        [(a, "purge"), (d, "bootstrap"), (c, "bootstrap")]
+    );
 }

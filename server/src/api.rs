@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::store::{PushCaller, SyncStore};
+use crate::store::{PushCaller, RawJson, SyncStore};
 use crate::{ApiJson, ApiPath, AppState};
 
 /// Most mutations in one push.
@@ -92,7 +92,7 @@ pub async fn pull<S: SyncStore>(
     State(state): State<AppState<S>>,
     caller: Caller,
     query: Result<Query<PullQuery>, QueryRejection>,
-) -> Result<Json<PullPage<Value>>, ApiError> {
+) -> Result<Json<PullPage<RawJson>>, ApiError> {
     let Query(q) = query
         .ok()
         .filter(|Query(q)| q.cursor <= MAX_COUNTER)
@@ -128,7 +128,7 @@ pub async fn snapshot<S: SyncStore>(
     caller: Caller,
     ApiPath(scope): ApiPath<String>,
     query: Result<Query<SnapshotQuery>, QueryRejection>,
-) -> Result<Json<SnapshotPage<Value>>, ApiError> {
+) -> Result<Json<SnapshotPage<RawJson>>, ApiError> {
     let Query(q) = query.map_err(|_| {
         ApiError::Invalid("expected optional after (a record id) and limit (a whole number)".into())
     })?;

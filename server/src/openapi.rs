@@ -351,6 +351,7 @@ fn schemas() -> Value {
                 "scope_events": list(schema("ScopeEvent"), "In `op_id` order."),
                 "next_cursor": count("Store with this page, in the same transaction; send next."),
                 "has_more": {"type": "boolean", "description": "Whether more pages follow now."},
+                "as_of": count("The log position the page was read at (0 or absent: unknown); a pull from cursor 0 needs no snapshot for scopes granted at or before the first page's."),
             }),
         ),
         "SnapshotQuery": object(

@@ -611,6 +611,14 @@ mod sync_flow {
         let mut pages = Vec::new();
         loop {
             let page = pull_page(s, p, p.cursor, limit).await;
+            // A page is read at a log position at least as far as anything it carries.
+            let highest = page
+                .changes
+                .iter()
+                .map(|c| c.op_id)
+                .chain(page.scope_events.iter().map(|e| e.op_id))
+                .fold(page.next_cursor, u64::max);
+            assert!(page.as_of >= highest, "as_of {} < {highest}", page.as_of);
             p.cursor = page.next_cursor;
             let more = page.has_more;
             pages.push(page);

@@ -134,6 +134,77 @@ fn a_case_goes_from_supervisor_to_volunteer_and_away_again() {
 }
 
 #[test]
+fn a_new_phone_receives_each_record_once() {
+    let server = TestServer::start();
+    let _ = server.add_user("gs.minh", Role::Supervisor);
+    let phones = tempfile::tempdir().unwrap();
+    let old = server.enroll(&phones.path().join("old"), "gs.minh");
+    let today = donghanh_core::domain::vn_date(Utc::now());
+    let mut people = Vec::new();
+    for name in ["Mạc Văn Một", "Mạc Thị Hai", "Mạc Văn Ba"] {
+        let p = person(name);
+        old.add_person(&p).unwrap();
+        let episode = Episode::new(p.id, EpisodeKind::PostRehab, today - Duration::days(30))
+            .with_after(PriorRehab::Voluntary);
+        old.add_episode(&episode).unwrap();
+        for h in [3, 2] {
+            let v = Visit::new(p.id, Utc::now() - Duration::hours(h), "thăm định kỳ");
+            old.add_visit(&v).unwrap();
+        }
+        people.push(p);
+    }
+    assert_eq!(old.sync().unwrap().pushed, 12);
+
+    // The supervisor's new phone: every case was granted before its first pull, so the pull
+    // brings each record once and no scope is downloaded again from a snapshot.
+    let new = server.enroll(&phones.path().join("new"), "gs.minh");
+    let r = new.sync().unwrap();
+    assert_eq!(r.pulled, 12, "{r:?}");
+    for p in &people {
+        assert_eq!(new.person(p.id).unwrap(), *p);
+        assert_eq!(new.episodes(p.id).unwrap().len(), 1);
+        assert_eq!(new.visits(p.id).unwrap().len(), 2);
+    }
+    assert_eq!(new.sync().unwrap().pulled, 0);
+}
+
+#[test]
+fn a_pull_of_many_pages_brings_every_record_once() {
+    let server = TestServer::start();
+    let _ = server.add_user("gs.minh", Role::Supervisor);
+    let phones = tempfile::tempdir().unwrap();
+    let old = server.enroll(&phones.path().join("old"), "gs.minh");
+    let p = person("Mạc Văn Nhiều Trang");
+    old.add_person(&p).unwrap();
+    // More than one page holds (1,000 changes at most), so the new phone applies pages while
+    // the next one is already on its way.
+    let n = 1_150;
+    for i in 0..n {
+        let v = Visit::new(
+            p.id,
+            Utc::now() - Duration::minutes(i),
+            format!("lần thăm thứ {i}"),
+        );
+        old.add_visit(&v).unwrap();
+    }
+    assert_eq!(old.sync().unwrap().pushed, n as usize + 1);
+    let new = server.enroll(&phones.path().join("new"), "gs.minh");
+    let r = new.sync().unwrap();
+    assert_eq!(r.pulled, n as usize + 1, "{r:?}");
+    let mut seen: Vec<String> = new
+        .visits(p.id)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.observations)
+        .collect();
+    seen.sort();
+    let mut expected: Vec<String> = (0..n).map(|i| format!("lần thăm thứ {i}")).collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert_eq!(new.sync().unwrap().pulled, 0);
+}
+
+#[test]
 fn concurrent_edits_of_one_field_keep_the_later_and_record_a_conflict() {
     let server = TestServer::start();
     let _ = server.add_user("gs.minh", Role::Supervisor);

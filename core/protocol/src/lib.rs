@@ -301,6 +301,12 @@ pub struct PullPage<P> {
     pub next_cursor: u64,
     /// Whether more pages follow now.
     pub has_more: bool,
+    /// The log position the page was read at: every change and scope event up to it had
+    /// committed, and the page's changes were chosen by the scopes held then. A device pulling
+    /// from cursor 0 needs no snapshot for a scope granted at or before the first page's
+    /// `as_of`: the pull itself brings the whole scope. 0 (absent) means unknown.
+    #[serde(default)]
+    pub as_of: u64,
 }
 
 /// Where a snapshot page starts.

@@ -174,7 +174,25 @@ fn pull_and_snapshot_are_frozen() {
             }],
             next_cursor: 43,
             has_more: false,
+            as_of: 45,
         },
+    );
+    // A page from a server that does not say where it was read (`as_of` came later within
+    // this protocol version) still parses, as "unknown".
+    let mut older: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/tests/fixtures/pull_page.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    older.as_object_mut().unwrap().remove("as_of");
+    assert_eq!(
+        serde_json::from_value::<PullPage<Value>>(older)
+            .unwrap()
+            .as_of,
+        0
     );
     frozen(
         "snapshot_query",

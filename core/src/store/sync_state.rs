@@ -31,6 +31,9 @@ pub(crate) const PULL_CURSOR: &str = "pull_cursor";
 /// The `meta` key of the scope work still to do (JSON list of [`ScopeTask`]; scopes are random
 /// ids, clear like `records.scope`).
 pub(crate) const SCOPE_WORK: &str = "scope_work";
+/// The `meta` key of the first page's `as_of` of a pull from cursor 0 (0 once a revoke was
+/// met): grants at or below it came whole with that pull.
+pub(crate) const ZERO_AS_OF: &str = "zero_as_of";
 /// The `meta` key of the key lease's end (Unix seconds, 8 bytes big-endian).
 pub(crate) const LEASE_UNTIL: &str = "lease_until";
 
@@ -43,6 +46,8 @@ pub(crate) struct StoredIdentity {
     pub scope: String,
     /// Version the server last confirmed (0: never).
     pub server_version: u64,
+    /// Local write counter (bound in the AAD; a re-seal goes one above it).
+    pub version: u64,
 }
 
 impl Reader<'_> {
@@ -72,16 +77,19 @@ impl Reader<'_> {
             .transpose()
     }
 
-    /// Kind, scope and server version of a stored record, if it exists.
+    /// Kind, scope, server version and local version of a stored record, if it exists.
     pub(crate) fn stored_identity(&self, id: Id) -> Result<Option<StoredIdentity>> {
         Ok(self
             .conn
-            .prepare_cached("SELECT kind, scope, server_version FROM records WHERE id = ?1")?
+            .prepare_cached(
+                "SELECT kind, scope, server_version, version FROM records WHERE id = ?1",
+            )?
             .query_row([id.as_bytes()], |r| {
                 Ok(StoredIdentity {
                     kind: r.get(0)?,
                     scope: r.get(1)?,
                     server_version: to_u64(r.get(2)?),
+                    version: to_u64(r.get(3)?),
                 })
             })
             .optional()?)
@@ -287,37 +295,88 @@ impl Writer<'_> {
     }
 
     /// Stores a record received from the server (insert or replace), confirmed at
-    /// `server_version`, re-sealed at local version + 1, with its blind index entries, and no
-    /// outbox mutation. The caller has checked it.
-    pub(crate) fn put_remote<R: Record>(&mut self, record: &R, server_version: u64) -> Result<()> {
-        let plain = serde_json::to_vec(record).map_err(|_| Self::format_error::<R>())?;
-        let version = self
-            .reader()
-            .version_of(record.id())?
-            .map_or(1, |v| v.saturating_add(1));
-        let (key_id, _key, envelope) = self.seal_record(record, version, &plain)?;
-        self.tx
-            .prepare_cached(
-                "INSERT INTO records(id, kind, scope, subject, day, state, version, key_id,
-                                     envelope, server_version)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT(id) DO UPDATE SET subject = excluded.subject, day = excluded.day,
-                   state = excluded.state, version = excluded.version, key_id = excluded.key_id,
-                   envelope = excluded.envelope, server_version = excluded.server_version",
-            )?
-            .execute(params![
-                record.id().as_bytes(),
-                R::KIND.code(),
-                record.scope().to_string(),
-                record.subject().map(|s| *s.as_bytes()),
-                record.day().map(|d| d.to_string()),
-                record.state(),
-                to_i64(version)?,
-                i64::from(key_id),
-                envelope,
-                to_i64(server_version)?,
-            ])?;
-        self.after_write::<R>(&plain)
+    /// `server_version`, re-sealed at local version + 1 (`stored_version` is the local version
+    /// now, none for a new record, as [`Reader::stored_identity`] read it in this
+    /// transaction), with its blind index entries, and no outbox mutation. `plain` is the
+    /// record's JSON when the caller has it (the text it was decoded from); otherwise the
+    /// record is serialised. The caller has checked it.
+    pub(crate) fn put_remote<R: Record>(
+        &mut self,
+        record: &R,
+        server_version: u64,
+        stored_version: Option<u64>,
+        plain: Option<&[u8]>,
+    ) -> Result<()> {
+        let version = stored_version.map_or(1, |v| v.saturating_add(1));
+        self.write_remote(record, server_version, version, plain, true)
+            .map(drop)
+    }
+
+    /// Stores a record received from the server that this device does not hold, as
+    /// [`Writer::put_remote`] would at local version 1. Returns `false`, having changed
+    /// nothing, if a record with its id exists: the caller then compares it with the stored
+    /// one. Most pulled records are new (visits are written once), and this spares them the
+    /// lookup.
+    pub(crate) fn insert_remote<R: Record>(
+        &mut self,
+        record: &R,
+        server_version: u64,
+        plain: Option<&[u8]>,
+    ) -> Result<bool> {
+        self.write_remote(record, server_version, 1, plain, false)
+    }
+
+    fn write_remote<R: Record>(
+        &mut self,
+        record: &R,
+        server_version: u64,
+        version: u64,
+        plain: Option<&[u8]>,
+        replace: bool,
+    ) -> Result<bool> {
+        let serialised;
+        let plain = match plain {
+            Some(p) => p,
+            None => {
+                serialised = serde_json::to_vec(record).map_err(|_| Self::format_error::<R>())?;
+                &serialised
+            }
+        };
+        let (key_id, _key, envelope) = self.seal_record(record, version, plain)?;
+        let sql = if replace {
+            "INSERT INTO records(id, kind, scope, subject, day, state, version, key_id,
+                                 envelope, server_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(id) DO UPDATE SET subject = excluded.subject, day = excluded.day,
+               state = excluded.state, version = excluded.version, key_id = excluded.key_id,
+               envelope = excluded.envelope, server_version = excluded.server_version"
+        } else {
+            "INSERT INTO records(id, kind, scope, subject, day, state, version, key_id,
+                                 envelope, server_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        };
+        let written = self.tx.prepare_cached(sql)?.execute(params![
+            record.id().as_bytes(),
+            R::KIND.code(),
+            record.scope().to_string(),
+            record.subject().map(|s| *s.as_bytes()),
+            record.day().map(|d| d.to_string()),
+            record.state(),
+            to_i64(version)?,
+            i64::from(key_id),
+            envelope,
+            to_i64(server_version)?,
+        ]);
+        match written {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if !replace && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                return Ok(false);
+            }
+            other => other?,
+        };
+        self.after_write::<R>(plain)?;
+        Ok(true)
     }
 
     /// Removes a record; its blind-index entries go with it (ON DELETE CASCADE). Pending

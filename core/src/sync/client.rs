@@ -8,8 +8,9 @@
 //!    loses the rotated token); `device_revoked` means wipe, now;
 //! 2. push the outbox in batches until it is empty, applying each batch's receipts;
 //! 3. pull pages until there are no more, each applied with its cursor in one transaction;
-//!    a grant bootstraps the scope from snapshot pages, a revoke purges the scope (its pending
-//!    mutations were pushed in step 2) and checkpoints the WAL so nothing of it lingers.
+//!    a grant bootstraps the scope from snapshot pages (unless the pull itself brings it whole,
+//!    see [`PullSession`]), a revoke purges the scope (its pending mutations were pushed in
+//!    step 2) and checkpoints the WAL so nothing of it lingers.
 //!
 //! Errors carry no personal data: server messages are value-free by protocol, and network
 //! errors name the server, not a record.
@@ -24,11 +25,10 @@ use donghanh_protocol::{
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::domain::Scope;
 use crate::store::Store;
-use crate::sync::ScopeTask;
+use crate::sync::{RawJson, ScopeTask};
 use crate::{Error, Result};
 
 /// Mutations sent per push request.
@@ -345,37 +345,57 @@ impl Round<'_> {
         }
     }
 
-    /// Pulls pages until there are no more, doing the scope work each page records. A cursor
-    /// older than the server's tombstone horizon starts the download again from nothing
-    /// (once per round).
+    /// Pulls pages until there are no more, doing the scope work each page records. The next
+    /// page is fetched while this one is applied (on a thread of its own): it starts at this
+    /// page's `next_cursor`, which is what applying this page stores, and is applied only once
+    /// this page has committed and its scope work is done. A cursor older than the server's
+    /// tombstone horizon starts the download again from nothing (once per round).
     fn pull_all(&mut self) -> Result<()> {
         let mut restarted = false;
-        loop {
+        let mut page = loop {
             self.listener.progress(SyncPhase::Pulling, &self.report);
             let cursor = self.store.read(|r| r.pull_cursor())?;
-            let page: Result<PullPage<Value>> = self.rt.block_on(call(
-                self.client
-                    .get(url(
-                        &self.creds.server,
-                        &format!("/v1/pull?cursor={cursor}"),
-                    ))
-                    .bearer_auth(&self.bearer),
-            ));
-            let page = match page {
-                Ok(p) => p,
+            match fetch_page(
+                &self.rt,
+                &self.client,
+                &self.creds.server,
+                &self.bearer,
+                cursor,
+            ) {
+                Ok(p) => break p,
                 Err(Error::Server { code, .. }) if code == codes::CURSOR_EXPIRED && !restarted => {
                     restarted = true;
                     self.store.write(|w| w.rebootstrap())?;
                     self.store.checkpoint()?;
-                    continue;
                 }
                 Err(e) => return Err(e),
-            };
-            let summary = self.store.write(|w| w.apply_page(&page))?;
+            }
+        };
+        loop {
+            let (applied, next) = std::thread::scope(|s| {
+                let store = self.store;
+                let applying = s.spawn(|| store.write(|w| w.apply_page(&page)));
+                let next = page.has_more.then(|| {
+                    fetch_page(
+                        &self.rt,
+                        &self.client,
+                        &self.creds.server,
+                        &self.bearer,
+                        page.next_cursor,
+                    )
+                });
+                (applying.join(), next)
+            });
+            let summary =
+                applied.map_err(|_| Error::Storage("applying a pulled page failed".into()))??;
             self.report.pulled += summary.upserted + summary.kept_local + summary.deleted;
             self.scope_work()?;
-            if !page.has_more {
-                return Ok(());
+            match next {
+                Some(next) => {
+                    self.listener.progress(SyncPhase::Pulling, &self.report);
+                    page = next?;
+                }
+                None => return Ok(()),
             }
         }
     }
@@ -460,6 +480,21 @@ impl Round<'_> {
     }
 }
 
+/// One pull page from `cursor`, its records kept as JSON text (parsed once, into their entity).
+fn fetch_page(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    server: &str,
+    bearer: &str,
+    cursor: u64,
+) -> Result<PullPage<RawJson>> {
+    rt.block_on(call(
+        client
+            .get(url(server, &format!("/v1/pull?cursor={cursor}")))
+            .bearer_auth(bearer),
+    ))
+}
+
 /// Like [`call`] for an endpoint that answers 204 with no body.
 async fn call_empty(req: reqwest::RequestBuilder) -> Result<()> {
     let resp = send(req).await?;
@@ -486,7 +521,7 @@ fn bootstrap(
         if let Some(a) = after {
             path.push_str(&format!("&after={a}"));
         }
-        let page: Result<SnapshotPage<Value>> =
+        let page: Result<SnapshotPage<RawJson>> =
             rt.block_on(call(client.get(url(server, &path)).bearer_auth(bearer)));
         let page = match page {
             Ok(p) => p,

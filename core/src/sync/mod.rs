@@ -25,7 +25,9 @@
 //!   already confirmed a later one, whose change follows in the log) and is skipped, so
 //!   versions only move forward.
 //! - **Remote records** are decoded by kind (one `match` over [`RecordKind`] calling a generic
-//!   helper), must carry the id and scope their change names, and must pass their entity's
+//!   helper; the client reads pages with each record as raw JSON text, [`RawJson`], so a
+//!   record is parsed once, straight into its entity), must carry the id and scope their
+//!   change names, and must pass their entity's
 //!   structural validation. "Not in the future" is not checked against this device's clock: the
 //!   server validated the record on its own clock, and a phone whose clock runs late must not
 //!   refuse a colleague's visit. A refused record is an [`Error::RemoteRecord`] naming the kind,
@@ -44,16 +46,26 @@
 //!   the client does the recorded work (bootstrap a granted scope from a snapshot; purge a
 //!   revoked one after pushing what it still holds for it) and then acknowledges it to the
 //!   server; each step removes its task in the transaction that completes it.
+//!   A page counts only the last event of each scope: the server serves a page by the scopes
+//!   held when it answers, so the last event is the state its changes were chosen by. A grant
+//!   needs no snapshot when the pull from cursor 0 that served it was read after the grant
+//!   committed (the page's `as_of`, kept as `zero_as_of` until a revoke is met): the pull
+//!   itself brings the whole scope, so a fresh phone does not download everything twice.
 
 #[cfg(feature = "sync")]
 pub mod client;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use donghanh_protocol::{
     Change, ChangeOp, Mutation, MutationOp, Outcome, PullPage, Receipt, ScopeEvent, ScopeEventKind,
     SnapshotPage,
 };
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::domain::{
     AbsenceReport, AccessLog, Assignment, Attendance, ConsentRecord, DrugTest, Episode,
@@ -61,7 +73,7 @@ use crate::domain::{
     SupportBenefit, Transfer, ValidationContext, Visit,
 };
 use crate::error::RemoteProblem;
-use crate::store::sync_state::PULL_CURSOR;
+use crate::store::sync_state::{PULL_CURSOR, ZERO_AS_OF};
 use crate::store::{OutboxFilter, OutboxRemoval, Reader, Writer};
 use crate::{Error, Result};
 
@@ -225,6 +237,50 @@ impl Reader<'_> {
     }
 }
 
+/// A record's JSON as it arrives in a page: a parsed tree ([`Value`]), or the raw text
+/// ([`RawJson`]), which the sync client reads pages into so that each record is parsed once,
+/// straight into its entity.
+pub trait RemoteJson {
+    /// The record as its entity type.
+    fn decode<R: DeserializeOwned>(&self) -> serde_json::Result<R>;
+    /// Its fields, to re-apply pending local edits over (rare: may parse again).
+    fn fields(&self) -> Option<Map<String, Value>>;
+    /// The JSON text it came as, if kept: stored (sealed) as it is rather than serialised
+    /// again from the entity decoded from it.
+    fn text(&self) -> Option<&str>;
+}
+
+/// A record's JSON text, unparsed.
+pub type RawJson = Box<RawValue>;
+
+impl RemoteJson for Value {
+    fn decode<R: DeserializeOwned>(&self) -> serde_json::Result<R> {
+        R::deserialize(self)
+    }
+
+    fn fields(&self) -> Option<Map<String, Value>> {
+        self.as_object().cloned()
+    }
+
+    fn text(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl RemoteJson for RawJson {
+    fn decode<R: DeserializeOwned>(&self) -> serde_json::Result<R> {
+        serde_json::from_str(self.get())
+    }
+
+    fn fields(&self) -> Option<Map<String, Value>> {
+        serde_json::from_str(self.get()).ok()
+    }
+
+    fn text(&self) -> Option<&str> {
+        Some(self.get())
+    }
+}
+
 /// How one pulled upsert landed.
 #[derive(PartialEq, Eq)]
 enum Upserted {
@@ -305,14 +361,14 @@ impl Writer<'_> {
     /// Applies one pulled page and stores its cursor, in this transaction (see the module
     /// notes). On error nothing of the page may be kept: return the error from the write
     /// closure so the transaction rolls back.
-    pub fn apply_page(&mut self, page: &PullPage<Value>) -> Result<PageSummary> {
+    pub fn apply_page<P: RemoteJson>(&mut self, page: &PullPage<P>) -> Result<PageSummary> {
         let cursor = self.reader().pull_cursor()?;
         let pending = self.reader().pending_record_ids()?;
         let mut summary = PageSummary {
             has_more: page.has_more,
             ..PageSummary::default()
         };
-        let mut changes: Vec<&Change<Value>> = page.changes.iter().collect();
+        let mut changes: Vec<&Change<P>> = page.changes.iter().collect();
         changes.sort_by_key(|c| c.op_id);
         for change in changes {
             if change.op_id <= cursor {
@@ -339,20 +395,41 @@ impl Writer<'_> {
                 }
             }
         }
-        let mut events: Vec<&ScopeEvent> = page
-            .scope_events
-            .iter()
-            .filter(|e| e.op_id > cursor)
-            .collect();
+        // Only the last event of each scope counts: a case reassigned away and back between
+        // two syncs is held now and must not be purged, and one granted then revoked again
+        // needs no bootstrap.
+        let mut last: HashMap<&str, &ScopeEvent> = HashMap::new();
+        for event in page.scope_events.iter().filter(|e| e.op_id > cursor) {
+            match last.entry(event.scope.as_str()) {
+                Entry::Occupied(mut e) if e.get().op_id < event.op_id => {
+                    e.insert(event);
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(e) => {
+                    e.insert(event);
+                }
+            }
+        }
+        let mut events: Vec<&ScopeEvent> = last.into_values().collect();
         events.sort_by_key(|e| e.op_id);
         let mut work = self.reader().scope_work()?;
+        // A grant served to a pull from cursor 0 was committed before that request, and so
+        // was every grant at or below the first page's `as_of`: the pull brings those scopes
+        // whole, no snapshot needed, only the acknowledgement. Once a revoke is met the
+        // shortcut ends (a scope purged on the way lost what the pull had brought).
+        let mut zero_as_of = if cursor == 0 {
+            self.put_meta_u64(ZERO_AS_OF, page.as_of)?;
+            page.as_of
+        } else {
+            self.reader().meta_u64(ZERO_AS_OF)?.unwrap_or(0)
+        };
         for event in events {
+            if event.kind == ScopeEventKind::Revoke && zero_as_of > 0 {
+                zero_as_of = 0;
+                self.put_meta_u64(ZERO_AS_OF, 0)?;
+            }
             match event.kind {
-                // A grant served to a pull from cursor 0 was committed before that request,
-                // so the pull itself brings every record of the scope: no snapshot needed,
-                // only the acknowledgement. Later, records at or below the cursor were served
-                // before the scope was held and come from a snapshot.
-                ScopeEventKind::Grant if cursor == 0 => {
+                ScopeEventKind::Grant if cursor == 0 || event.op_id <= zero_as_of => {
                     work.push(ScopeTask::Ack {
                         scope: event.scope.clone(),
                         kind: ScopeEventKind::Grant,
@@ -388,7 +465,7 @@ impl Writer<'_> {
     /// stored like a pulled upsert, with the same checks and the same care for pending local
     /// edits, but the pull cursor is not touched (a snapshot is not a log range). Returns the
     /// number of records stored.
-    pub fn apply_snapshot(&mut self, page: &SnapshotPage<Value>) -> Result<usize> {
+    pub fn apply_snapshot<P: RemoteJson>(&mut self, page: &SnapshotPage<P>) -> Result<usize> {
         let pending = self.reader().pending_record_ids()?;
         let mut stored = 0;
         for change in &page.records {
@@ -406,7 +483,7 @@ impl Writer<'_> {
     }
 
     /// A remote delete. Returns whether a record was removed.
-    fn apply_delete(&mut self, kind: RecordKind, change: &Change<Value>) -> Result<bool> {
+    fn apply_delete<P>(&mut self, kind: RecordKind, change: &Change<P>) -> Result<bool> {
         let id = Id::from(change.record_id);
         let Some(stored) = self.reader().stored_identity(id)? else {
             return Ok(false);
@@ -422,34 +499,34 @@ impl Writer<'_> {
 }
 
 /// The one dispatch from a kind code to its entity type.
-fn upsert(
+fn upsert<P: RemoteJson>(
     w: &mut Writer<'_>,
     kind: RecordKind,
-    change: &Change<Value>,
+    change: &Change<P>,
     has_pending: bool,
 ) -> Result<Upserted> {
     match kind {
-        RecordKind::Person => upsert_as::<Person>(w, change, has_pending),
-        RecordKind::Episode => upsert_as::<Episode>(w, change, has_pending),
-        RecordKind::Assignment => upsert_as::<Assignment>(w, change, has_pending),
-        RecordKind::Visit => upsert_as::<Visit>(w, change, has_pending),
-        RecordKind::DrugTest => upsert_as::<DrugTest>(w, change, has_pending),
-        RecordKind::FollowUpTask => upsert_as::<FollowUpTask>(w, change, has_pending),
-        RecordKind::Session => upsert_as::<Session>(w, change, has_pending),
-        RecordKind::Attendance => upsert_as::<Attendance>(w, change, has_pending),
-        RecordKind::SupervisionNote => upsert_as::<SupervisionNote>(w, change, has_pending),
-        RecordKind::Referral => upsert_as::<Referral>(w, change, has_pending),
-        RecordKind::SupportBenefit => upsert_as::<SupportBenefit>(w, change, has_pending),
-        RecordKind::RelapseEvent => upsert_as::<RelapseEvent>(w, change, has_pending),
-        RecordKind::AbsenceReport => upsert_as::<AbsenceReport>(w, change, has_pending),
-        RecordKind::Transfer => upsert_as::<Transfer>(w, change, has_pending),
-        RecordKind::Consent => upsert_as::<ConsentRecord>(w, change, has_pending),
-        RecordKind::AccessLog => upsert_as::<AccessLog>(w, change, has_pending),
+        RecordKind::Person => upsert_as::<Person, P>(w, change, has_pending),
+        RecordKind::Episode => upsert_as::<Episode, P>(w, change, has_pending),
+        RecordKind::Assignment => upsert_as::<Assignment, P>(w, change, has_pending),
+        RecordKind::Visit => upsert_as::<Visit, P>(w, change, has_pending),
+        RecordKind::DrugTest => upsert_as::<DrugTest, P>(w, change, has_pending),
+        RecordKind::FollowUpTask => upsert_as::<FollowUpTask, P>(w, change, has_pending),
+        RecordKind::Session => upsert_as::<Session, P>(w, change, has_pending),
+        RecordKind::Attendance => upsert_as::<Attendance, P>(w, change, has_pending),
+        RecordKind::SupervisionNote => upsert_as::<SupervisionNote, P>(w, change, has_pending),
+        RecordKind::Referral => upsert_as::<Referral, P>(w, change, has_pending),
+        RecordKind::SupportBenefit => upsert_as::<SupportBenefit, P>(w, change, has_pending),
+        RecordKind::RelapseEvent => upsert_as::<RelapseEvent, P>(w, change, has_pending),
+        RecordKind::AbsenceReport => upsert_as::<AbsenceReport, P>(w, change, has_pending),
+        RecordKind::Transfer => upsert_as::<Transfer, P>(w, change, has_pending),
+        RecordKind::Consent => upsert_as::<ConsentRecord, P>(w, change, has_pending),
+        RecordKind::AccessLog => upsert_as::<AccessLog, P>(w, change, has_pending),
     }
 }
 
 /// Whether a record is the one its change names and passes its rules (remote context).
-fn check_remote<R: Record>(record: &R, change: &Change<Value>) -> Result<()> {
+fn check_remote<R: Record, P>(record: &R, change: &Change<P>) -> Result<()> {
     let kind = R::KIND.code();
     if record.id().uuid() != change.record_id || record.scope().to_string() != change.scope {
         return Err(remote_error(kind, RemoteProblem::Mismatch));
@@ -459,9 +536,9 @@ fn check_remote<R: Record>(record: &R, change: &Change<Value>) -> Result<()> {
         .map_err(|e| remote_error(kind, RemoteProblem::Invalid(e)))
 }
 
-fn upsert_as<R: Record>(
+fn upsert_as<R: Record, P: RemoteJson>(
     w: &mut Writer<'_>,
-    change: &Change<Value>,
+    change: &Change<P>,
     has_pending: bool,
 ) -> Result<Upserted> {
     let kind = R::KIND.code();
@@ -469,11 +546,17 @@ fn upsert_as<R: Record>(
         .record
         .as_ref()
         .ok_or_else(|| remote_error(kind, RemoteProblem::Missing))?;
-    let server: R = serde_json::from_value(json.clone())
+    let server: R = json
+        .decode()
         .map_err(|_| remote_error(kind, RemoteProblem::Malformed))?;
     check_remote(&server, change)?;
     let id = server.id();
-    if let Some(stored) = w.reader().stored_identity(id)? {
+    let plain = json.text().map(str::as_bytes);
+    if !has_pending && w.insert_remote(&server, change.version, plain)? {
+        return Ok(Upserted::Stored);
+    }
+    let stored = w.reader().stored_identity(id)?;
+    if let Some(stored) = &stored {
         if stored.kind != kind || stored.scope != change.scope {
             return Err(remote_error(kind, RemoteProblem::Mismatch));
         }
@@ -481,8 +564,9 @@ fn upsert_as<R: Record>(
             return Ok(Upserted::Skipped);
         }
     }
+    let stored_version = stored.map(|s| s.version);
     if !has_pending {
-        w.put_remote(&server, change.version)?;
+        w.put_remote(&server, change.version, stored_version, plain)?;
         return Ok(Upserted::Stored);
     }
     let entries = w.reader().outbox_entries(OutboxFilter::Record(id))?;
@@ -490,9 +574,9 @@ fn upsert_as<R: Record>(
         // Deleted here, not yet acknowledged: do not bring it back.
         return Ok(Upserted::KeptLocal);
     }
-    let overlaid = match json.as_object() {
+    let overlaid = match json.fields() {
         Some(fields) => {
-            let mut merged = fields.clone();
+            let mut merged = fields;
             for entry in &entries {
                 if let Value::Object(patch) = w.reader().outbox_patch(entry.client_seq)? {
                     merged.extend(patch);
@@ -508,6 +592,6 @@ fn upsert_as<R: Record>(
         Some(record) => record,
         None => w.reader().get::<R>(id)?.unwrap_or(server),
     };
-    w.put_remote(&record, change.version)?;
+    w.put_remote(&record, change.version, stored_version, None)?;
     Ok(Upserted::KeptLocal)
 }

@@ -46,6 +46,9 @@ pub enum StoreError {
 /// Result of a storage call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A record's JSON as the store keeps it, served without being parsed and written out again.
+pub type RawJson = Box<serde_json::value::RawValue>;
+
 /// A user as stored: the domain record, the password hash and whether the account is usable.
 #[derive(Debug, Clone)]
 pub struct StoredUser {
@@ -145,7 +148,7 @@ pub trait SyncStore: Send + Sync + 'static {
         cursor: u64,
         limit: u32,
         max_bytes: u32,
-    ) -> impl Future<Output = StoreResult<PullPage<Value>>> + Send;
+    ) -> impl Future<Output = StoreResult<PullPage<RawJson>>> + Send;
     /// Open conflicts in the scopes `user` holds, oldest first.
     fn conflicts(&self, user: Id)
     -> impl Future<Output = StoreResult<Vec<Conflict<Value>>>> + Send;
@@ -198,7 +201,7 @@ pub trait SyncStore: Send + Sync + 'static {
         scope: String,
         after: Option<Id>,
         limit: u32,
-    ) -> impl Future<Output = StoreResult<SnapshotPage<Value>>> + Send;
+    ) -> impl Future<Output = StoreResult<SnapshotPage<RawJson>>> + Send;
 }
 
 /// Who pushes.

@@ -18,8 +18,9 @@ use donghanh_protocol::{
     ScopeAck, ScopeEvent, ScopeEventKind, SnapshotPage,
 };
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-use super::{AccessGrant, PushCaller, StoreError, StoreResult, StoredUser, SyncStore};
+use super::{AccessGrant, PushCaller, RawJson, StoreError, StoreResult, StoredUser, SyncStore};
 use crate::secrets::ServerKeys;
 use crate::sync::{self, Access, Current, Membership};
 
@@ -307,39 +308,51 @@ impl SqliteStore {
     }
 
     /// Appends to the hash-chained audit log, in the caller's transaction.
-    fn audit(tx: &rusqlite::Transaction<'_>, mut entry: crate::audit::Entry) -> StoreResult<()> {
+    fn audit(tx: &rusqlite::Transaction<'_>, entry: crate::audit::Entry) -> StoreResult<()> {
+        Self::audit_many(tx, std::iter::once(entry))
+    }
+
+    /// Appends entries to the audit log in order, reading the chain's head once (a pull page
+    /// audits every scope it serves).
+    fn audit_many(
+        tx: &rusqlite::Transaction<'_>,
+        entries: impl IntoIterator<Item = crate::audit::Entry>,
+    ) -> StoreResult<()> {
         let last: Option<(i64, Vec<u8>)> = tx
-            .query_row(
-                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
+            .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
             .map_err(db_err)?;
-        let (seq, prev) = match last {
+        let (mut seq, mut prev) = match last {
             Some((seq, hash)) => (u64::try_from(seq).map_err(db_err)? + 1, hash),
             None => (1, crate::audit::GENESIS.to_vec()),
         };
-        entry.seq = seq;
-        let hash = crate::audit::hash(&entry, &prev);
-        tx.execute(
-            "INSERT INTO audit_log(seq, at, user, device, action, scope, record, count, purpose, prev, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                i64::try_from(seq).map_err(db_err)?,
-                entry.at,
-                entry.user,
-                entry.device,
-                entry.action,
-                entry.scope,
-                entry.record,
-                i64::try_from(entry.count).map_err(db_err)?,
-                entry.purpose,
-                prev,
-                hash
-            ],
-        )
-        .map_err(db_err)?;
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO audit_log(seq, at, user, device, action, scope, record, count, purpose, prev, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )
+            .map_err(db_err)?;
+        for mut entry in entries {
+            entry.seq = seq;
+            let hash = crate::audit::hash(&entry, &prev);
+            insert
+                .execute(params![
+                    i64::try_from(seq).map_err(db_err)?,
+                    entry.at,
+                    entry.user,
+                    entry.device,
+                    entry.action,
+                    entry.scope,
+                    entry.record,
+                    i64::try_from(entry.count).map_err(db_err)?,
+                    entry.purpose,
+                    prev,
+                    hash
+                ])
+                .map_err(db_err)?;
+            prev = hash;
+            seq += 1;
+        }
         Ok(())
     }
 
@@ -1075,7 +1088,7 @@ impl SyncStore for SqliteStore {
         cursor: u64,
         limit: u32,
         max_bytes: u32,
-    ) -> StoreResult<PullPage<Value>> {
+    ) -> StoreResult<PullPage<RawJson>> {
         self.run(move |c, keys| {
             let tx = c.transaction().map_err(db_err)?;
             let cursor_i = i64::try_from(cursor).map_err(|_| db_err("cursor out of range"))?;
@@ -1098,60 +1111,13 @@ impl SyncStore for SqliteStore {
             .map_err(db_err)?;
             let fetch = i64::from(limit) + 1;
             let high: i64 = tx
-                .query_row("SELECT last FROM op_counter", [], |r| r.get(0))
+                .prepare_cached("SELECT last FROM op_counter")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
                 .map_err(db_err)?;
-            let mut changes: Vec<Change<Value>> = Vec::new();
-            {
-                let mut stmt = tx
-                    .prepare(
-                        "SELECT r.id, r.kind, r.scope, r.version, r.deleted, r.op_id, r.sealed
-                         FROM records r
-                         WHERE r.op_id > ?1
-                           AND r.scope IN (SELECT scope FROM scope_members WHERE user = ?2)
-                         ORDER BY r.op_id LIMIT ?3",
-                    )
-                    .map_err(db_err)?;
-                let rows = stmt
-                    .query_map(params![cursor_i, id_blob(user), fetch], |r| {
-                        Ok((
-                            r.get::<_, Vec<u8>>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, i64>(4)?,
-                            r.get::<_, i64>(5)?,
-                            r.get::<_, Vec<u8>>(6)?,
-                        ))
-                    })
-                    .map_err(db_err)?;
-                for row in rows {
-                    let (id, kind, scope, version, deleted, op_id, sealed) = row.map_err(db_err)?;
-                    let record_id: [u8; 16] = id.as_slice().try_into().map_err(db_err)?;
-                    let record = if deleted != 0 {
-                        None
-                    } else {
-                        let plain = keys.open("records", &record_id, &sealed).map_err(db_err)?;
-                        Some(serde_json::from_slice(&plain).map_err(decode_err)?)
-                    };
-                    changes.push(Change {
-                        op_id: u64::try_from(op_id).map_err(db_err)?,
-                        record_id: uuid::Uuid::from_bytes(record_id),
-                        kind,
-                        scope,
-                        version: u64::try_from(version).map_err(db_err)?,
-                        op: if deleted != 0 {
-                            ChangeOp::Delete
-                        } else {
-                            ChangeOp::Upsert
-                        },
-                        record,
-                    });
-                }
-            }
             let mut events: Vec<ScopeEvent> = Vec::new();
             {
                 let mut stmt = tx
-                    .prepare(
+                    .prepare_cached(
                         "SELECT op_id, scope, kind FROM scope_events
                          WHERE user = ?1 AND op_id > ?2 ORDER BY op_id LIMIT ?3",
                     )
@@ -1178,47 +1144,102 @@ impl SyncStore for SqliteStore {
                     });
                 }
             }
-            // Interleave by op_id; stop at the item limit or once the byte budget is used.
-            let (mut ci, mut ei, mut taken, mut bytes, mut last) = (0, 0, 0u32, 0usize, cursor);
-            let (mut page_changes, mut page_events) = (Vec::new(), Vec::new());
-            while taken < limit && (taken == 0 || bytes < max_bytes as usize) {
-                let next_change = changes.get(ci).map(|c| c.op_id);
-                let next_event = events.get(ei).map(|e| e.op_id);
-                let take_change = match (next_change, next_event) {
-                    (None, None) => break,
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                    (Some(a), Some(b)) => a < b,
-                };
-                if take_change {
-                    let change = changes[ci].clone();
-                    bytes += change
-                        .record
-                        .as_ref()
-                        .map_or(64, |r| r.to_string().len() + 64);
-                    last = change.op_id;
-                    page_changes.push(change);
-                    ci += 1;
-                } else {
-                    last = events[ei].op_id;
-                    page_events.push(events[ei].clone());
-                    ei += 1;
+            // Changes are read in log order and opened only once taken: a page stops at the
+            // item limit or once its byte budget is used, interleaved with events by op_id.
+            // The sealed JSON is sent as it was stored, never parsed into a tree and written
+            // out again. The log is walked by `records_op`, skipping rows of scopes the user
+            // does not hold, so a page costs the rows it walks; left to itself SQLite chose
+            // `records_scope` and sorted every held row after the cursor for every page
+            // (quadratic in a fresh phone's pull).
+            let (mut changes, mut page_events) = (Vec::new(), Vec::new());
+            let (mut taken, mut bytes, mut last) = (0u32, 0usize, cursor);
+            let mut events = events.into_iter().peekable();
+            let more_changes = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT r.id, r.kind, r.scope, r.version, r.deleted, r.op_id, r.sealed
+                         FROM records r INDEXED BY records_op
+                         WHERE r.op_id > ?1
+                           AND r.scope IN (SELECT scope FROM scope_members WHERE user = ?2)
+                         ORDER BY r.op_id LIMIT ?3",
+                    )
+                    .map_err(db_err)?;
+                let mut rows = stmt
+                    .query(params![cursor_i, id_blob(user), fetch])
+                    .map_err(db_err)?;
+                let mut row = rows.next().map_err(db_err)?;
+                while taken < limit && (taken == 0 || bytes < max_bytes as usize) {
+                    let change_op: Option<i64> =
+                        row.map(|r| r.get(5)).transpose().map_err(db_err)?;
+                    let take_change = match (change_op, events.peek()) {
+                        (None, None) => break,
+                        (Some(_), None) => true,
+                        (None, Some(_)) => false,
+                        (Some(a), Some(e)) => u64::try_from(a).map_err(db_err)? < e.op_id,
+                    };
+                    if let (true, Some(r)) = (take_change, row) {
+                        let id: [u8; 16] = r
+                            .get_ref(0)
+                            .and_then(|v| v.as_blob().map_err(Into::into))
+                            .map_err(db_err)?
+                            .try_into()
+                            .map_err(db_err)?;
+                        let deleted = r.get::<_, i64>(4).map_err(db_err)? != 0;
+                        let record = if deleted {
+                            bytes += 64;
+                            None
+                        } else {
+                            let sealed = r
+                                .get_ref(6)
+                                .and_then(|v| v.as_blob().map_err(Into::into))
+                                .map_err(db_err)?;
+                            let plain = keys.open("records", &id, sealed).map_err(db_err)?;
+                            bytes += plain.len() + 64;
+                            let text = String::from_utf8(plain)
+                                .map_err(|_| db_err("a stored record is not UTF-8"))?;
+                            Some(RawValue::from_string(text).map_err(decode_err)?)
+                        };
+                        let op_id =
+                            u64::try_from(r.get::<_, i64>(5).map_err(db_err)?).map_err(db_err)?;
+                        changes.push(Change {
+                            op_id,
+                            record_id: uuid::Uuid::from_bytes(id),
+                            kind: r.get(1).map_err(db_err)?,
+                            scope: r.get(2).map_err(db_err)?,
+                            version: u64::try_from(r.get::<_, i64>(3).map_err(db_err)?)
+                                .map_err(db_err)?,
+                            op: if deleted {
+                                ChangeOp::Delete
+                            } else {
+                                ChangeOp::Upsert
+                            },
+                            record,
+                        });
+                        last = op_id;
+                        row = rows.next().map_err(db_err)?;
+                    } else if let Some(event) = events.next() {
+                        last = event.op_id;
+                        page_events.push(event);
+                    }
+                    taken += 1;
                 }
-                taken += 1;
-            }
-            let has_more = ci < changes.len() || ei < events.len();
+                row.is_some()
+            };
+            let has_more = more_changes || events.peek().is_some();
             let high = u64::try_from(high).map_err(db_err)?;
             let mut per_scope: std::collections::BTreeMap<&str, u64> =
                 std::collections::BTreeMap::new();
-            for change in &page_changes {
+            for change in &changes {
                 *per_scope.entry(change.scope.as_str()).or_default() += 1;
             }
-            for (scope, count) in per_scope {
-                Self::audit(
-                    &tx,
-                    crate::audit::Entry {
+            let at = ts(Utc::now());
+            Self::audit_many(
+                &tx,
+                per_scope
+                    .into_iter()
+                    .map(|(scope, count)| crate::audit::Entry {
                         seq: 0,
-                        at: ts(Utc::now()),
+                        at,
                         user: id_blob(user),
                         device: id_blob(device),
                         action: "sync_down".into(),
@@ -1226,15 +1247,15 @@ impl SyncStore for SqliteStore {
                         record: None,
                         count,
                         purpose: "sync".into(),
-                    },
-                )?;
-            }
+                    }),
+            )?;
             tx.commit().map_err(db_err)?;
             Ok(PullPage {
-                changes: page_changes,
+                changes,
                 scope_events: page_events,
                 next_cursor: if has_more { last } else { high.max(cursor) },
                 has_more,
+                as_of: high,
             })
         })
         .await
@@ -1260,7 +1281,7 @@ impl SyncStore for SqliteStore {
         scope: String,
         after: Option<Id>,
         limit: u32,
-    ) -> StoreResult<SnapshotPage<Value>> {
+    ) -> StoreResult<SnapshotPage<RawJson>> {
         self.run(move |c, keys| {
             let tx = c.transaction().map_err(db_err)?;
             let holds = tx
@@ -1280,7 +1301,7 @@ impl SyncStore for SqliteStore {
                 .map_err(db_err)?;
             let after = after.map_or([0u8; 16], id_blob);
             let mut stmt = tx
-                .prepare(
+                .prepare_cached(
                     "SELECT id, kind, version, op_id, sealed FROM records
                      WHERE scope = ?1 AND deleted = 0 AND id > ?2 ORDER BY id LIMIT ?3",
                 )
@@ -1301,6 +1322,8 @@ impl SyncStore for SqliteStore {
                 let (id, kind, version, op_id, sealed) = row.map_err(db_err)?;
                 let id: [u8; 16] = id.as_slice().try_into().map_err(db_err)?;
                 let plain = keys.open("records", &id, &sealed).map_err(db_err)?;
+                let text =
+                    String::from_utf8(plain).map_err(|_| db_err("a stored record is not UTF-8"))?;
                 records.push(Change {
                     op_id: u64::try_from(op_id).map_err(db_err)?,
                     record_id: uuid::Uuid::from_bytes(id),
@@ -1308,7 +1331,7 @@ impl SyncStore for SqliteStore {
                     scope: scope.clone(),
                     version: u64::try_from(version).map_err(db_err)?,
                     op: ChangeOp::Upsert,
-                    record: Some(serde_json::from_slice(&plain).map_err(decode_err)?),
+                    record: Some(RawValue::from_string(text).map_err(decode_err)?),
                 });
             }
             let more = records.len() > limit as usize;
