@@ -47,12 +47,16 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Config {
     /// How long a device may keep data without a successful sync.
     pub key_lease_seconds: u64,
+    /// A pull page's size when the device asks for none (and the most it may ask for):
+    /// items, and bytes of records before compression. See [`api::MAX_PAGE_ITEMS`].
+    pub pull_page: (u32, u32),
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             key_lease_seconds: 14 * 24 * 3600,
+            pull_page: (api::MAX_PAGE_ITEMS, api::MAX_PAGE_BYTES),
         }
     }
 }

@@ -47,6 +47,12 @@ impl TestServer {
     /// Starts a server with one commune.
     #[must_use]
     pub fn start() -> TestServer {
+        Self::start_with(Config::default())
+    }
+
+    /// Starts a server with one commune and these settings.
+    #[must_use]
+    pub fn start_with(config: Config) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let commune = OrgUnit::new("Xã Thử Nghiệm", OrgUnitKind::Commune, None);
         let store = Self::open_store(dir.path(), true);
@@ -60,7 +66,7 @@ impl TestServer {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {
-                let state = AppState::new(store, Config::default()).expect("state");
+                let state = AppState::new(store, config).expect("state");
                 let _ = serve(listener, state, async move {
                     let _ = rx.await;
                 })
