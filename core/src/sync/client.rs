@@ -33,6 +33,13 @@ use crate::{Error, Result};
 const PUSH_BATCH: usize = 200;
 /// Records asked for per snapshot page.
 const SNAPSHOT_PAGE: u32 = 500;
+/// Bytes of records asked for in the first pull page of a round, doubled for each next page
+/// up to [`PAGE_BYTES`]. Nothing overlaps the first page's download, so it is small; later
+/// pages download while the one before is applied, and big ones amortise what a transaction
+/// costs a large store (its index pages rewritten). The server may send less.
+const FIRST_PAGE_BYTES: u32 = 256 * 1024;
+/// The most bytes of records asked for in one pull page (the server's default bound).
+const PAGE_BYTES: u32 = 2 * 1024 * 1024;
 
 /// What the device keeps to talk to its server (sealed in the store).
 #[derive(Clone, Serialize, Deserialize)]
@@ -223,18 +230,23 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
     //    what applying this page stores, and is applied only once this page has committed.
     let start = store.read(|r| r.pull_cursor())?;
     let mut session = PullSession::new(start);
-    let fetch = |cursor: u64| -> Result<PullPage<RawJson>> {
+    let fetch = |cursor: u64, max_bytes: u32| -> Result<PullPage<RawJson>> {
         rt.block_on(call(
             client
-                .get(url(&creds.server, &format!("/v1/pull?cursor={cursor}")))
+                .get(url(
+                    &creds.server,
+                    &format!("/v1/pull?cursor={cursor}&max_bytes={max_bytes}"),
+                ))
                 .bearer_auth(&bearer),
         ))
     };
-    let mut page = fetch(start)?;
+    let mut page_bytes = FIRST_PAGE_BYTES;
+    let mut page = fetch(start, page_bytes)?;
     loop {
+        page_bytes = (page_bytes * 2).min(PAGE_BYTES);
         let (applied, next) = std::thread::scope(|s| {
             let applying = s.spawn(|| store.write(|w| w.apply_page(&page)));
-            let next = page.has_more.then(|| fetch(page.next_cursor));
+            let next = page.has_more.then(|| fetch(page.next_cursor, page_bytes));
             (applying.join(), next)
         });
         let summary =
