@@ -203,7 +203,12 @@ pub fn router<S: SyncStore>(state: AppState<S>) -> Router {
             state.clone(),
             count_responses::<S>,
         ))
-        .layer(CompressionLayer::new().gzip(true).zstd(true))
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .zstd(true)
+                .quality(tower_http::CompressionLevel::Fastest),
+        )
         .with_state(state)
 }
 
