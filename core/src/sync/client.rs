@@ -242,6 +242,7 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
     };
     let mut page_bytes = FIRST_PAGE_BYTES;
     let mut page = fetch(start, page_bytes)?;
+    let bulk = page.has_more.then(|| store.bulk_writes()).transpose()?;
     loop {
         page_bytes = (page_bytes * 2).min(PAGE_BYTES);
         let (applied, next) = std::thread::scope(|s| {
@@ -272,6 +273,10 @@ pub(crate) fn sync(store: &Store) -> Result<SyncReport> {
             Some(next) => page = next?,
             None => break,
         }
+    }
+    if let Some(bulk) = bulk {
+        drop(bulk);
+        store.checkpoint()?;
     }
     Ok(report)
 }
