@@ -24,9 +24,16 @@ use crate::{ApiJson, ApiPath, AppState};
 /// Most mutations in one push.
 pub const MAX_MUTATIONS: usize = 500;
 /// Most items in one pull page.
-pub const MAX_PAGE_ITEMS: u32 = 1_000;
-/// Most record bytes in one pull page (uncompressed).
-pub const MAX_PAGE_BYTES: u32 = 512 * 1024;
+pub const MAX_PAGE_ITEMS: u32 = 4_000;
+/// Most record bytes in one pull page (uncompressed): the bound that usually ends a page,
+/// about 3,000 visits. A device applies a page in one transaction, and with random record ids
+/// every transaction rewrites most leaf pages of its indexes once the store is large, so
+/// pages much smaller than this made a 100,000-visit pull twice as slow (BENCHMARKS.md,
+/// "Sync"); it is also what a phone holds in memory per page, twice while it applies one
+/// page and receives the next.
+pub const MAX_PAGE_BYTES: u32 = 2 * 1024 * 1024;
+/// Most records in one snapshot page (snapshots have no byte budget).
+pub const MAX_SNAPSHOT_ITEMS: u32 = 1_000;
 /// Largest `client_seq`, `base_version` and pull cursor accepted: the server keeps its counters
 /// in SQLite integers (63 bits). A larger one refuses the whole request before anything applies;
 /// it used to fail deep in the store as an internal error, after the mutations before it in the
@@ -101,11 +108,9 @@ pub async fn pull<S: SyncStore>(
                 "expected cursor (a whole number below 2^63) and optional limit, max_bytes".into(),
             )
         })?;
-    let limit = q.limit.unwrap_or(MAX_PAGE_ITEMS).clamp(1, MAX_PAGE_ITEMS);
-    let max_bytes = q
-        .max_bytes
-        .unwrap_or(MAX_PAGE_BYTES)
-        .clamp(1, MAX_PAGE_BYTES);
+    let (items, bytes) = state.config.pull_page;
+    let limit = q.limit.unwrap_or(items).clamp(1, items);
+    let max_bytes = q.max_bytes.unwrap_or(bytes).clamp(1, bytes);
     let page = state
         .store
         .pull(caller.user, caller.device, q.cursor, limit, max_bytes)
@@ -135,7 +140,10 @@ pub async fn snapshot<S: SyncStore>(
     let scope: Scope = scope
         .parse()
         .map_err(|_| ApiError::Invalid("not a valid scope".into()))?;
-    let limit = q.limit.unwrap_or(MAX_PAGE_ITEMS).clamp(1, MAX_PAGE_ITEMS);
+    let limit = q
+        .limit
+        .unwrap_or(MAX_SNAPSHOT_ITEMS)
+        .clamp(1, MAX_SNAPSHOT_ITEMS);
     let page = state
         .store
         .snapshot(

@@ -62,6 +62,9 @@ pub struct Config {
     /// the device's refresh token buys the next one. Short, so that a leaked access token is
     /// worth little (DESIGN.md §5).
     pub access_ttl_seconds: u64,
+    /// A pull page's size when the device asks for none (and the most it may ask for):
+    /// items, and bytes of records before compression. See [`api::MAX_PAGE_ITEMS`].
+    pub pull_page: (u32, u32),
 }
 
 impl Default for Config {
@@ -70,6 +73,7 @@ impl Default for Config {
             key_lease_seconds: 14 * 24 * 3600,
             compact_interval_seconds: 3600,
             access_ttl_seconds: auth::ACCESS_TTL.num_seconds().unsigned_abs(),
+            pull_page: (api::MAX_PAGE_ITEMS, api::MAX_PAGE_BYTES),
         }
     }
 }
@@ -286,7 +290,12 @@ pub fn router<S: SyncStore>(state: AppState<S>) -> Router {
             state.clone(),
             count_responses::<S>,
         ))
-        .layer(CompressionLayer::new().gzip(true).zstd(true))
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .zstd(true)
+                .quality(tower_http::CompressionLevel::Fastest),
+        )
         .with_state(state)
 }
 

@@ -21,7 +21,7 @@ use donghanh_protocol::{PROTOCOL_HEADER, PROTOCOL_VERSION, codes};
 use serde_json::{Value, json};
 
 use crate::MAX_BODY_BYTES;
-use crate::api::{MAX_COUNTER, MAX_MUTATIONS, MAX_PAGE_BYTES, MAX_PAGE_ITEMS};
+use crate::api::{MAX_COUNTER, MAX_MUTATIONS, MAX_PAGE_BYTES, MAX_PAGE_ITEMS, MAX_SNAPSHOT_ITEMS};
 
 /// `GET /openapi.json`.
 pub async fn serve() -> impl IntoResponse {
@@ -361,7 +361,7 @@ fn schemas() -> Value {
             json!({
                 "after": optional_uuid("The last record id received; none for the first page."),
                 "limit": optional_u32(&format!(
-                    "The most records wanted (the server sends at most {MAX_PAGE_ITEMS})."
+                    "The most records wanted (the server sends at most {MAX_SNAPSHOT_ITEMS})."
                 )),
             }),
         ),
@@ -603,10 +603,8 @@ fn path_param(name: &str, schema: Value) -> Value {
 }
 
 fn paths() -> Value {
-    let limit = |what: &str| {
-        optional_u32(&format!(
-            "The most {what} wanted: clamped to 1..={MAX_PAGE_ITEMS}."
-        ))
+    let limit = |what: &str, most: u32| {
+        optional_u32(&format!("The most {what} wanted: clamped to 1..={most}."))
     };
     let scope_pattern = concat!(
         "^(person|point|team|user):",
@@ -708,7 +706,11 @@ fn paths() -> Value {
                         true,
                         counter("The last `op_id` applied (0 for none)."),
                     ),
-                    query("limit", false, limit("changes and scope events")),
+                    query(
+                        "limit",
+                        false,
+                        limit("changes and scope events", MAX_PAGE_ITEMS),
+                    ),
                     query(
                         "max_bytes",
                         false,
@@ -738,7 +740,7 @@ fn paths() -> Value {
                         false,
                         optional_uuid("The last record id received."),
                     ),
-                    query("limit", false, limit("records")),
+                    query("limit", false, limit("records", MAX_SNAPSHOT_ITEMS)),
                 ],
                 body: None,
                 success: Success::Json("SnapshotPage"),

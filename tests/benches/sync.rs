@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo bench -p donghanh-e2e --bench sync`. `DONGHANH_BENCH_QUICK=1` runs a smaller
 //! version (CI runs it so the bench keeps working; its figures are not the ones recorded);
-//! `DONGHANH_BENCH_VISITS=10000,50000` replaces the sizes of the full pulls (to profile one).
+//! `DONGHANH_BENCH_VISITS=10000x5,50000` replaces the sizes of the full pulls and the number of
+//! fresh phones measured at each (to profile one size).
 //!
 //! Shape:
 //! - The server runs in a child process (this same binary, started with [`SERVE_ENV`]), so that
@@ -760,12 +761,15 @@ fn main() {
     } else {
         (&[(10_000, 3), (100_000, 1)], 11, 1_000)
     };
-    // `DONGHANH_BENCH_VISITS=10000,50000` replaces the full pulls' sizes (one fresh phone
-    // each), e.g. to profile one size.
+    // `DONGHANH_BENCH_VISITS=10000x5,50000` replaces the full pulls' sizes (`x` the number
+    // of fresh phones, 1 if not given), e.g. to profile one size.
     let custom: Vec<(usize, usize)> = std::env::var("DONGHANH_BENCH_VISITS")
         .map(|v| {
             v.split(',')
-                .map(|n| (n.trim().parse().unwrap(), 1))
+                .map(|n| match n.trim().split_once('x') {
+                    Some((n, r)) => (n.parse().unwrap(), r.parse().unwrap()),
+                    None => (n.trim().parse().unwrap(), 1),
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -814,7 +818,8 @@ fn main() {
         let (report, wire_bytes, rss_before, rss_peak, db) = measure.unwrap();
         let rows = raw_rows(visits, cases_for(visits), today);
         let raw_path = dir.path().join(format!("raw-{visits}.db"));
-        let raw_seconds = raw_insert(&raw_path, &rows, 1_000);
+        // Committed every 3,000 rows, about a pull page (2 MiB of records).
+        let raw_seconds = raw_insert(&raw_path, &rows, 3_000);
         let json_bytes = rows.iter().map(|r| r.3.len()).sum::<usize>() as f64 / rows.len() as f64;
         full.push(FullPull {
             json_bytes,

@@ -170,14 +170,17 @@ fn a_new_phone_receives_each_record_once() {
 
 #[test]
 fn a_pull_of_many_pages_brings_every_record_once() {
-    let server = TestServer::start();
+    // Pages of at most 100 changes: the new phone applies a dozen, each while the next one
+    // is already on its way.
+    let server = TestServer::start_with(donghanh_server::Config {
+        pull_page: (100, 1024 * 1024),
+        ..donghanh_server::Config::default()
+    });
     let _ = server.add_user("gs.minh", Role::Supervisor);
     let phones = tempfile::tempdir().unwrap();
     let old = server.enroll(&phones.path().join("old"), "gs.minh");
     let p = person("Mạc Văn Nhiều Trang");
     old.add_person(&p).unwrap();
-    // More than one page holds (1,000 changes at most), so the new phone applies pages while
-    // the next one is already on its way.
     let n = 1_150;
     for i in 0..n {
         let v = Visit::new(

@@ -197,15 +197,16 @@ fn is_corruption(e: &rusqlite::Error) -> bool {
 
 fn meta_get(conn: &Connection, k: &str) -> Result<Option<Vec<u8>>> {
     Ok(conn
-        .query_row("SELECT v FROM meta WHERE k = ?1", [k], |r| r.get(0))
+        .prepare_cached("SELECT v FROM meta WHERE k = ?1")?
+        .query_row([k], |r| r.get(0))
         .optional()?)
 }
 
 fn meta_put(conn: &Connection, k: &str, v: &[u8]) -> Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO meta(k, v) VALUES (?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
-        params![k, v],
-    )?;
+    )?
+    .execute(params![k, v])?;
     Ok(())
 }
 
@@ -504,6 +505,47 @@ impl Store {
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// Lets the WAL grow to [`BULK_CHECKPOINT_PAGES`] before a commit copies it into the
+    /// database file, until the returned guard is dropped; then call [`Store::checkpoint`].
+    ///
+    /// For many large transactions in a row (a pull of thousands of records): with random
+    /// record ids each of them rewrites most index pages, and at the usual interval nearly
+    /// every commit copied its pages to the database file again, with two `fsync`s. With
+    /// the larger interval an index page is copied once per 16 MiB of log rather than once
+    /// per transaction. The log holds only envelopes and clear columns, like the file.
+    pub fn bulk_writes(&self) -> Result<BulkWrites<'_>> {
+        self.set_checkpoint_interval(BULK_CHECKPOINT_PAGES)?;
+        Ok(BulkWrites { store: self })
+    }
+
+    fn set_checkpoint_interval(&self, pages: u32) -> Result<()> {
+        let guard = self.lock()?;
+        guard.conn.query_row(
+            &format!("PRAGMA wal_autocheckpoint={pages}"),
+            [],
+            |_| Ok(()),
+        )?;
+        Ok(())
+    }
+}
+
+/// WAL pages (4 KiB) at which a commit checkpoints: SQLite's default.
+const CHECKPOINT_PAGES: u32 = 1_000;
+/// WAL pages at which a commit checkpoints during [`Store::bulk_writes`] (16 MiB).
+pub const BULK_CHECKPOINT_PAGES: u32 = 4_000;
+
+/// Restores the usual checkpoint interval when dropped (see [`Store::bulk_writes`]).
+#[derive(Debug)]
+pub struct BulkWrites<'a> {
+    store: &'a Store,
+}
+
+impl Drop for BulkWrites<'_> {
+    fn drop(&mut self) {
+        // Failing to restore leaves a larger interval, which costs WAL size, not safety.
+        let _ = self.store.set_checkpoint_interval(CHECKPOINT_PAGES);
     }
 }
 
@@ -881,7 +923,8 @@ impl Reader<'_> {
         };
         let (id, scope, key_id, envelope, op): (Vec<u8>, String, i64, Vec<u8>, String) = self
             .conn
-            .query_row(sql, [to_i64(client_seq)?], |r| {
+            .prepare_cached(sql)?
+            .query_row([to_i64(client_seq)?], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .optional()?
@@ -989,21 +1032,17 @@ impl Writer<'_> {
         }
         let existing: Option<i64> = self
             .tx
-            .query_row(
-                "SELECT key_id FROM scope_keys WHERE scope = ?1",
-                [scope],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT key_id FROM scope_keys WHERE scope = ?1")?
+            .query_row([scope], |r| r.get(0))
             .optional()?;
         if let Some(id) = existing {
             let id = u32::try_from(id).map_err(|_| Error::CorruptKeys)?;
             return Ok((id, self.reader().data_key(id, scope)?));
         }
-        let next: i64 = self.tx.query_row(
-            "SELECT COALESCE(MAX(key_id), 0) + 1 FROM scope_keys",
-            [],
-            |r| r.get(0),
-        )?;
+        let next: i64 = self
+            .tx
+            .prepare_cached("SELECT COALESCE(MAX(key_id), 0) + 1 FROM scope_keys")?
+            .query_row([], |r| r.get(0))?;
         let key_id = u32::try_from(next).map_err(|_| Error::Storage("too many scopes".into()))?;
         let key = SecretKey::random(self.nonces.rng()).map_err(|_| Error::CorruptKeys)?;
         let wrapped = {
@@ -1016,10 +1055,9 @@ impl Writer<'_> {
             )
             .map_err(|_| Error::CorruptKeys)?
         };
-        self.tx.execute(
-            "INSERT INTO scope_keys(key_id, scope, wrapped) VALUES (?1, ?2, ?3)",
-            params![next, scope, wrapped],
-        )?;
+        self.tx
+            .prepare_cached("INSERT INTO scope_keys(key_id, scope, wrapped) VALUES (?1, ?2, ?3)")?
+            .execute(params![next, scope, wrapped])?;
         let mut keys = self.keys.borrow_mut();
         keys.by_id.insert(key_id, (scope.to_owned(), key.clone()));
         keys.by_scope.insert(scope.to_owned(), key_id);
@@ -1062,11 +1100,12 @@ impl Writer<'_> {
             OutboxRemoval::Key(key_id) => ("key_id = ?1", key_id),
             OutboxRemoval::Seq(seq) => ("client_seq = ?1", to_i64(seq)?),
         };
-        let highest: Option<i64> = self.tx.query_row(
-            &format!("SELECT MAX(client_seq) FROM outbox WHERE {condition}"),
-            [arg],
-            |r| r.get(0),
-        )?;
+        let highest: Option<i64> = self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT MAX(client_seq) FROM outbox WHERE {condition}"
+            ))?
+            .query_row([arg], |r| r.get(0))?;
         let Some(highest) = highest else {
             return Ok(0);
         };
@@ -1158,28 +1197,32 @@ impl Writer<'_> {
         .map_err(|_| Error::CorruptKeys)
     }
 
-    fn index_person(&mut self, person: &Person) -> Result<()> {
+    /// Writes a person's blind-index entries, first removing the old ones unless the record
+    /// is `new` (a record just inserted has none: they go with a deleted record).
+    fn index_person(&mut self, person: &Person, new: bool) -> Result<()> {
         let id = person.id;
-        self.tx
-            .prepare_cached("DELETE FROM blind_index WHERE record_id = ?1")?
-            .execute([id.as_bytes()])?;
+        if !new {
+            self.tx
+                .prepare_cached("DELETE FROM blind_index WHERE record_id = ?1")?
+                .execute([id.as_bytes()])?;
+        }
         let index_key = self.keys.borrow().index.clone();
         let mut stmt = self.tx.prepare_cached(
             "INSERT OR IGNORE INTO blind_index(token, record_id) VALUES (?1, ?2)",
         )?;
-        for term in search::index_terms(&person.full_name) {
-            let token = crypto::blind_token(&index_key, &term);
+        for token in crypto::blind_tokens(&index_key, search::index_terms(&person.full_name)) {
             stmt.execute(params![&token[..], id.as_bytes()])?;
         }
         Ok(())
     }
 
-    /// Keeps the blind index in step with a person's sealed JSON.
-    fn after_write<R: Record>(&mut self, plain: &[u8]) -> Result<()> {
+    /// Keeps the blind index in step with a person's sealed JSON; `new` as for
+    /// [`Writer::index_person`].
+    fn after_write<R: Record>(&mut self, plain: &[u8], new: bool) -> Result<()> {
         if R::KIND == RecordKind::Person {
             let person: Person =
                 serde_json::from_slice(plain).map_err(|_| Self::format_error::<R>())?;
-            self.index_person(&person)?;
+            self.index_person(&person, new)?;
         }
         Ok(())
     }
@@ -1217,7 +1260,7 @@ impl Writer<'_> {
             }
             other => other?,
         };
-        self.after_write::<R>(&plain)?;
+        self.after_write::<R>(&plain, true)?;
         // A create's patch is the whole record, read from the record when it is pushed.
         self.push_outbox(record, "create", 0, (key_id, &key), None)
     }
@@ -1255,7 +1298,7 @@ impl Writer<'_> {
                 i64::from(key_id),
                 envelope,
             ])?;
-        self.after_write::<R>(&plain)?;
+        self.after_write::<R>(&plain, false)?;
         self.push_outbox(record, "update", base, (key_id, &key), Some(&patch))
     }
 

@@ -375,7 +375,7 @@ impl Writer<'_> {
             }
             other => other?,
         };
-        self.after_write::<R>(plain)?;
+        self.after_write::<R>(plain, !replace)?;
         Ok(true)
     }
 

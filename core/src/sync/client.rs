@@ -35,6 +35,13 @@ use crate::{Error, Result};
 const PUSH_BATCH: usize = 200;
 /// Records asked for per snapshot page.
 const SNAPSHOT_PAGE: u32 = 500;
+/// Bytes of records asked for in the first pull page of a round, doubled for each next page
+/// up to [`PAGE_BYTES`]. Nothing overlaps the first page's download, so it is small; later
+/// pages download while the one before is applied, and big ones amortise what a transaction
+/// costs a large store (its index pages rewritten). The server may send less.
+const FIRST_PAGE_BYTES: u32 = 256 * 1024;
+/// The most bytes of records asked for in one pull page (the server's default bound).
+const PAGE_BYTES: u32 = 2 * 1024 * 1024;
 
 /// What the device keeps to talk to its server (sealed in the store).
 #[derive(Clone, Serialize, Deserialize)]
@@ -361,6 +368,7 @@ impl Round<'_> {
                 &self.creds.server,
                 &self.bearer,
                 cursor,
+                FIRST_PAGE_BYTES,
             ) {
                 Ok(p) => break p,
                 Err(Error::Server { code, .. }) if code == codes::CURSOR_EXPIRED && !restarted => {
@@ -371,7 +379,14 @@ impl Round<'_> {
                 Err(e) => return Err(e),
             }
         };
+        // A pull of many pages lets the write-ahead log grow between checkpoints (one at the end).
+        let bulk = page
+            .has_more
+            .then(|| self.store.bulk_writes())
+            .transpose()?;
+        let mut page_bytes = FIRST_PAGE_BYTES;
         loop {
+            page_bytes = page_bytes.saturating_mul(2).min(PAGE_BYTES);
             let (applied, next) = std::thread::scope(|s| {
                 let store = self.store;
                 let applying = s.spawn(|| store.write(|w| w.apply_page(&page)));
@@ -382,6 +397,7 @@ impl Round<'_> {
                         &self.creds.server,
                         &self.bearer,
                         page.next_cursor,
+                        page_bytes,
                     )
                 });
                 (applying.join(), next)
@@ -395,9 +411,14 @@ impl Round<'_> {
                     self.listener.progress(SyncPhase::Pulling, &self.report);
                     page = next?;
                 }
-                None => return Ok(()),
+                None => break,
             }
         }
+        if let Some(bulk) = bulk {
+            drop(bulk);
+            self.store.checkpoint()?;
+        }
+        Ok(())
     }
 
     /// Does the recorded scope work in log order: bootstrap, purge, acknowledge. Each task is
@@ -487,10 +508,14 @@ fn fetch_page(
     server: &str,
     bearer: &str,
     cursor: u64,
+    max_bytes: u32,
 ) -> Result<PullPage<RawJson>> {
     rt.block_on(call(
         client
-            .get(url(server, &format!("/v1/pull?cursor={cursor}")))
+            .get(url(
+                server,
+                &format!("/v1/pull?cursor={cursor}&max_bytes={max_bytes}"),
+            ))
             .bearer_auth(bearer),
     ))
 }
