@@ -3999,8 +3999,9 @@ enum DonghanhError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          * The server's stable error code.
          */code: String, 
         /**
-         * The server's message (value-free by protocol).
-         */message: String
+         * The server's message (value-free by protocol). Not `message`: that name is taken
+         * by the exception classes of Kotlin and Swift.
+         */detail: String
     )
     /**
      * The server revoked this device: its data has just been wiped.
@@ -4114,7 +4115,7 @@ public struct FfiConverterTypeDonghanhError: FfiConverterRustBuffer {
             )
         case 10: return .Server(
             code: try FfiConverterString.read(from: &buf), 
-            message: try FfiConverterString.read(from: &buf)
+            detail: try FfiConverterString.read(from: &buf)
             )
         case 11: return .Revoked
         case 12: return .Wiped
@@ -4188,10 +4189,10 @@ public struct FfiConverterTypeDonghanhError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .Server(code,message):
+        case let .Server(code,detail):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(code, into: &buf)
-            FfiConverterString.write(message, into: &buf)
+            FfiConverterString.write(detail, into: &buf)
             
         
         case .Revoked:

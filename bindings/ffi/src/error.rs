@@ -57,12 +57,13 @@ pub enum DonghanhError {
         reason: String,
     },
     /// The server refused (bad login, lockout, protocol…); `code` is its stable code.
-    #[error("the server refused: {code}: {message}")]
+    #[error("the server refused: {code}: {detail}")]
     Server {
         /// The server's stable error code.
         code: String,
-        /// The server's message (value-free by protocol).
-        message: String,
+        /// The server's message (value-free by protocol). Not `message`: that name is taken
+        /// by the exception classes of Kotlin and Swift.
+        detail: String,
     },
     /// The server revoked this device: its data has just been wiped.
     #[error("this device was revoked; its data has been wiped")]
@@ -142,7 +143,10 @@ impl From<CoreError> for DonghanhError {
             CoreError::UnknownUser => DonghanhError::UnknownUser,
             CoreError::NotEnrolled => DonghanhError::NotEnrolled,
             CoreError::Network(reason) => DonghanhError::Network { reason },
-            CoreError::Server { code, message } => DonghanhError::Server { code, message },
+            CoreError::Server { code, message } => DonghanhError::Server {
+                code,
+                detail: message,
+            },
             e @ (CoreError::CorruptStore { .. }
             | CoreError::CorruptKeys
             | CoreError::Tampered { .. }
