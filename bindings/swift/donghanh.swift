@@ -718,8 +718,8 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func isLocked()  -> Bool
     
     /**
-     * Locks the device: the keys are zeroised once running calls finish. Every later call
-     * answers `Locked`; open it again with the PIN.
+     * Locks the device: every later call answers `Locked` (open it again with the PIN); the
+     * keys are zeroised as soon as the calls already running finish.
      */
     func lock() 
     
@@ -1175,8 +1175,8 @@ open func isLocked() -> Bool  {
 }
     
     /**
-     * Locks the device: the keys are zeroised once running calls finish. Every later call
-     * answers `Locked`; open it again with the PIN.
+     * Locks the device: every later call answers `Locked` (open it again with the PIN); the
+     * keys are zeroised as soon as the calls already running finish.
      */
 open func lock()  {try! rustCall() {
         uniffiCallStatus in
@@ -5936,7 +5936,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_donghanh_checksum_method_device_is_locked() != 26800) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_donghanh_checksum_method_device_lock() != 23839) {
+    if (uniffi_donghanh_checksum_method_device_lock() != 8617) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_mark_attendance() != 24426) {

@@ -3,11 +3,12 @@
 //! A thin wrapper: parse the arguments (ids, days, times), call `donghanh_core::Device`, mirror
 //! the answer. Every call blocks (the app runs it on a worker thread, never the main thread);
 //! the object is shared across threads (`Arc`), and calls from several threads are safe: the
-//! core store has one writer connection behind its own lock, and `lock()` waits for running
-//! calls to finish before dropping the keys.
+//! core store has one writer connection behind its own lock. `lock()` returns at once (it may
+//! be called from a `SyncListener` callback, on the syncing thread): later calls answer
+//! `Locked`, and the keys are zeroised when the calls already running finish.
 
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use donghanh_core::Device as CoreDevice;
 use donghanh_core::domain::{
@@ -33,21 +34,27 @@ pub fn store_exists(dir: String) -> bool {
 /// An unlocked field device: the encrypted store in a data directory of the app.
 #[derive(Debug, uniffi::Object)]
 pub struct Device {
-    inner: RwLock<Option<CoreDevice>>,
+    /// `None` once locked. Each call holds its own `Arc` for its duration, so the mutex is
+    /// held only to clone or clear it, never across a call or a callback.
+    inner: Mutex<Option<Arc<CoreDevice>>>,
 }
 
 impl Device {
     fn wrap(device: CoreDevice) -> Arc<Self> {
         Arc::new(Device {
-            inner: RwLock::new(Some(device)),
+            inner: Mutex::new(Some(Arc::new(device))),
         })
     }
 
     /// Runs `f` on the unlocked core device.
     fn with<T>(&self, f: impl FnOnce(&CoreDevice) -> Result<T>) -> Result<T> {
-        let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        let device = guard.as_ref().ok_or(DonghanhError::Locked)?;
-        f(device)
+        let device = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(DonghanhError::Locked)?;
+        f(&device)
     }
 
     fn person_id(device: &CoreDevice, arg: &str, id: &str) -> Result<Id> {
@@ -111,17 +118,22 @@ impl Device {
         )?))
     }
 
-    /// Locks the device: the keys are zeroised once running calls finish. Every later call
-    /// answers `Locked`; open it again with the PIN.
+    /// Locks the device: every later call answers `Locked` (open it again with the PIN); the
+    /// keys are zeroised as soon as the calls already running finish.
     pub fn lock(&self) {
-        let mut guard = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        *guard = None;
+        let device = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // Dropped here, outside the mutex: the last running call drops it otherwise.
+        drop(device);
     }
 
     /// Whether `lock()` was called.
     pub fn is_locked(&self) -> bool {
         self.inner
-            .read()
+            .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_none()
     }

@@ -336,6 +336,24 @@ def test_a_revoked_device_is_wiped_and_a_throwing_listener_changes_nothing(
     assert heard.wiped_count == 1
 
 
+def test_a_listener_may_lock_the_device_in_the_middle_of_a_sync(server, username, tmp_path):
+    name = username("tnv")
+    server.add_user(name, "volunteer", org=server.team)
+    dev = enroll(server, tmp_path / "p", name)
+
+    class LocksOnFirstNotice(Heard):
+        def progress(self, phase, report):
+            super().progress(phase, report)
+            dev.lock()
+
+    heard = LocksOnFirstNotice()
+    dev.sync(heard)  # the round that was running finishes
+    assert donghanh.SyncPhase.DONE in heard.phases
+    assert dev.is_locked()
+    with pytest.raises(E.Locked):
+        dev.sync(None)
+
+
 def test_calls_from_several_threads(tmp_path):
     dev = donghanh.Device.create(str(tmp_path / "d"), MemoryKeyStore(), PIN)
     errors = []

@@ -256,6 +256,18 @@ class DeviceTest {
     }
 
     @Test
+    fun `a listener may lock the device in the middle of a sync`(@TempDir tmp: Path) {
+        val name = server.addUser("tnv", "volunteer", org = server.team)
+        val dev = enroll(tmp.resolve("p"), name)
+        val heard = object : SyncListener by Heard() {
+            override fun progress(phase: SyncPhase, report: SyncReport) = dev.lock()
+        }
+        dev.sync(heard) // the round already running finishes
+        assertTrue(dev.isLocked())
+        assertThrows<DonghanhException.Locked> { dev.sync(null) }
+    }
+
+    @Test
     fun `calls from several threads at once`(@TempDir tmp: Path) {
         val dev = Device.create(tmp.resolve("d").toString(), MemoryKeyStore(), PIN)
         val pool = Executors.newFixedThreadPool(6)
