@@ -1,0 +1,665 @@
+//! Record and enum mirrors: what crosses the boundary, converted with `From` (STYLE.md point 2).
+//!
+//! Conventions, the same in every language: ids are strings (UUIDs, parsed on the way in and
+//! answered with `InvalidInput` when malformed); days are ISO `YYYY-MM-DD` strings; instants are
+//! RFC 3339 strings (`2026-11-20T09:30:00+07:00`, returned in UTC). Strings keep the bindings
+//! free of per-language date types and of time-zone surprises; the app parses them for display.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use donghanh_core::domain as d;
+use donghanh_core::domain::Id;
+
+use crate::error::{DonghanhError, Result};
+
+/// Parses an id argument.
+pub(crate) fn parse_id(arg: &str, value: &str) -> Result<Id> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| DonghanhError::invalid(format!("{arg}: not a valid id")))
+}
+
+/// Parses a day argument (`YYYY-MM-DD`).
+pub(crate) fn parse_day(arg: &str, value: &str) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
+        .map_err(|_| DonghanhError::invalid(format!("{arg}: expected a date YYYY-MM-DD")))
+}
+
+/// Parses an instant argument (RFC 3339); `None` is now.
+pub(crate) fn parse_instant(arg: &str, value: Option<&str>) -> Result<DateTime<Utc>> {
+    match value {
+        None => Ok(Utc::now()),
+        Some(v) => DateTime::parse_from_rfc3339(v.trim())
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                DonghanhError::invalid(format!(
+                    "{arg}: expected an RFC 3339 time such as 2026-11-20T09:30:00+07:00"
+                ))
+            }),
+    }
+}
+
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn opt_day(d: Option<NaiveDate>) -> Option<String> {
+    d.map(day)
+}
+
+fn instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339()
+}
+
+fn opt_id(id: Option<Id>) -> Option<String> {
+    id.map(|i| i.to_string())
+}
+
+/// A uniffi enum mirroring a core enum variant for variant, with `From` both ways.
+macro_rules! mirror_enum {
+    ($(#[$m:meta])* $name:ident = $core:ty { $($(#[$vm:meta])* $v:ident),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, uniffi::Enum)]
+        pub enum $name { $($(#[$vm])* $v),+ }
+
+        impl From<$name> for $core {
+            fn from(v: $name) -> Self {
+                type Core = $core;
+                match v { $($name::$v => Core::$v),+ }
+            }
+        }
+
+        impl From<$core> for $name {
+            fn from(v: $core) -> Self {
+                type Core = $core;
+                match v { $(Core::$v => $name::$v),+ }
+            }
+        }
+    };
+}
+
+mirror_enum! {
+    /// Sex as recorded on the citizen ID.
+    Sex = d::Sex { Female, Male }
+}
+mirror_enum! {
+    /// Kind of management episode.
+    EpisodeKind = d::EpisodeKind {
+        DrugUserManagement, PostRehab, VoluntaryHomeRehab, VoluntaryCommunityRehab, Ost
+    }
+}
+mirror_enum! {
+    /// What came before a post-rehab episode.
+    PriorRehab = d::PriorRehab { Voluntary, OstCompleted, CompulsoryAdult, CompulsoryMinor }
+}
+mirror_enum! {
+    /// How a visit was made.
+    VisitMode = d::VisitMode { Home, Phone, AtPoint }
+}
+mirror_enum! {
+    /// Kind of session at a community point.
+    SessionKind = d::SessionKind { Individual, Group, Club, Training }
+}
+mirror_enum! {
+    /// Where a session stands.
+    SessionStatus = d::SessionStatus { Planned, Held, Cancelled }
+}
+mirror_enum! {
+    /// How someone attended.
+    AttendanceStatus = d::AttendanceStatus { Present, Late, LeftEarly }
+}
+mirror_enum! {
+    /// Where a task stands.
+    TaskStatus = d::TaskStatus { Open, Done, Cancelled }
+}
+mirror_enum! {
+    /// Why a drug test was done.
+    TestKind = d::TestKind { Periodic, Surprise }
+}
+mirror_enum! {
+    /// How the sample was tested.
+    TestMethod = d::TestMethod { UrineRapid, Saliva, UrineLab, Blood, Hair }
+}
+mirror_enum! {
+    /// A drug test's result (positive is not a relapse determination).
+    TestResult = d::TestResult { Negative, Positive, Invalid }
+}
+mirror_enum! {
+    /// Where a person is referred.
+    ReferralTarget = d::ReferralTarget {
+        OstClinic, HivCare, HarmReduction, RehabFacility, VocationalCentre, JobCentre, Loan,
+        School, HealthFacility
+    }
+}
+mirror_enum! {
+    /// Where a referral stands.
+    ReferralStatus = d::ReferralStatus { Sent, Accepted, Completed, Declined }
+}
+mirror_enum! {
+    /// Kind of support given.
+    BenefitKind = d::BenefitKind {
+        VocationalTraining, JobReferral, Loan, CashSupport, Schooling, PapersHelp
+    }
+}
+mirror_enum! {
+    /// A user's role.
+    Role = donghanh_core::protocol::Role { Volunteer, Counsellor, Supervisor, Officer, Admin }
+}
+mirror_enum! {
+    /// Where a sync round is.
+    SyncPhase = donghanh_core::sync::client::SyncPhase {
+        Pushing, Pulling, Bootstrapping, Purging, Done
+    }
+}
+
+/// A person to record.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewPerson {
+    /// Full name (họ và tên).
+    pub full_name: String,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Sex.
+    pub sex: Sex,
+    /// Phone number.
+    #[uniffi(default = None)]
+    pub phone: Option<String>,
+    /// Residence.
+    #[uniffi(default = None)]
+    pub address: Option<String>,
+    /// Citizen ID number (CCCD, 12 digits).
+    #[uniffi(default = None)]
+    pub id_number: Option<String>,
+    /// The commune (org-unit id) whose case this is: a supervisor's new case needs it, so
+    /// that the server grants it to the commune.
+    #[uniffi(default = None)]
+    pub commune: Option<String>,
+}
+
+impl NewPerson {
+    pub(crate) fn to_core(&self) -> Result<d::Person> {
+        let mut p = d::Person::new(
+            self.full_name.clone(),
+            parse_day("birth_date", &self.birth_date)?,
+            self.sex.into(),
+        );
+        p.phone.clone_from(&self.phone);
+        p.address.clone_from(&self.address);
+        p.id_number.clone_from(&self.id_number);
+        p.commune = self
+            .commune
+            .as_deref()
+            .map(|c| parse_id("commune", c))
+            .transpose()?;
+        Ok(p)
+    }
+}
+
+/// A person held on the device.
+#[derive(Clone, uniffi::Record)]
+pub struct Person {
+    /// Id.
+    pub id: String,
+    /// Full name.
+    pub full_name: String,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// Sex.
+    pub sex: Sex,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Residence.
+    pub address: Option<String>,
+    /// Citizen ID number.
+    pub id_number: Option<String>,
+}
+
+/// Identifying data stays out of `Debug` (and so out of logs and crash reports).
+impl std::fmt::Debug for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Person")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<d::Person> for Person {
+    fn from(p: d::Person) -> Self {
+        Person {
+            id: p.id.to_string(),
+            full_name: p.full_name,
+            birth_date: day(p.birth_date),
+            sex: p.sex.into(),
+            phone: p.phone,
+            address: p.address,
+            id_number: p.id_number,
+        }
+    }
+}
+
+/// A management episode (hồ sơ quản lý).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Episode {
+    /// Id.
+    pub id: String,
+    /// The person.
+    pub person: String,
+    /// Kind.
+    pub kind: EpisodeKind,
+    /// Start day.
+    pub start: String,
+    /// Status code: `draft`, `proposed`, `active`, `completed`, `terminated`.
+    pub status: String,
+}
+
+impl From<d::Episode> for Episode {
+    fn from(e: d::Episode) -> Self {
+        Episode {
+            id: e.id.to_string(),
+            person: e.person.to_string(),
+            kind: e.kind.into(),
+            start: day(e.start),
+            status: e.status.code().to_owned(),
+        }
+    }
+}
+
+/// A visit to record.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewVisit {
+    /// The person visited.
+    pub person: String,
+    /// What was observed.
+    pub notes: String,
+    /// When (RFC 3339); none is now.
+    #[uniffi(default = None)]
+    pub at: Option<String>,
+    /// How.
+    pub mode: VisitMode,
+}
+
+/// A visit.
+#[derive(Clone, uniffi::Record)]
+pub struct Visit {
+    /// Id.
+    pub id: String,
+    /// The person.
+    pub person: String,
+    /// The episode it belongs to, if any.
+    pub episode: Option<String>,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// How.
+    pub mode: VisitMode,
+    /// What was observed.
+    pub notes: String,
+}
+
+impl std::fmt::Debug for Visit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Visit")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<d::Visit> for Visit {
+    fn from(v: d::Visit) -> Self {
+        Visit {
+            id: v.id.to_string(),
+            person: v.person.to_string(),
+            episode: opt_id(v.episode),
+            at: instant(v.at),
+            mode: v.mode.into(),
+            notes: v.observations,
+        }
+    }
+}
+
+/// A follow-up task.
+#[derive(Clone, uniffi::Record)]
+pub struct Task {
+    /// Id.
+    pub id: String,
+    /// The person concerned.
+    pub person: String,
+    /// Due day.
+    pub due: String,
+    /// Why.
+    pub reason: String,
+    /// Who should do it (user id), if anyone in particular.
+    pub assignee: Option<String>,
+    /// Status.
+    pub status: TaskStatus,
+}
+
+impl std::fmt::Debug for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<d::FollowUpTask> for Task {
+    fn from(t: d::FollowUpTask) -> Self {
+        Task {
+            id: t.id.to_string(),
+            person: t.person.to_string(),
+            due: day(t.due),
+            reason: t.reason,
+            assignee: opt_id(t.assignee),
+            status: t.status.into(),
+        }
+    }
+}
+
+/// One line of the caseload.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CaseloadEntry {
+    /// The person.
+    pub person: Person,
+    /// Due day of their earliest open task.
+    pub next_due: Option<String>,
+    /// Day of their latest visit.
+    pub last_visit: Option<String>,
+}
+
+impl From<donghanh_core::CaseloadEntry> for CaseloadEntry {
+    fn from(e: donghanh_core::CaseloadEntry) -> Self {
+        CaseloadEntry {
+            person: e.person.into(),
+            next_due: opt_day(e.next_due),
+            last_visit: opt_day(e.last_visit),
+        }
+    }
+}
+
+/// A session at a community point.
+#[derive(Clone, uniffi::Record)]
+pub struct Session {
+    /// Id.
+    pub id: String,
+    /// The community point.
+    pub point: String,
+    /// Kind.
+    pub kind: SessionKind,
+    /// Topic.
+    pub topic: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Status.
+    pub status: SessionStatus,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<d::Session> for Session {
+    fn from(s: d::Session) -> Self {
+        Session {
+            id: s.id.to_string(),
+            point: s.point.to_string(),
+            kind: s.kind.into(),
+            topic: s.topic,
+            at: instant(s.at),
+            status: s.status.into(),
+        }
+    }
+}
+
+/// An attendance row: a person, or a count of anonymous walk-ins.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Attendance {
+    /// Id.
+    pub id: String,
+    /// The session.
+    pub session: String,
+    /// The person who attended (none for walk-ins).
+    pub person: Option<String>,
+    /// Number of walk-ins (0 for a person).
+    pub walk_ins: u32,
+    /// How they attended.
+    pub status: AttendanceStatus,
+}
+
+impl From<d::Attendance> for Attendance {
+    fn from(a: d::Attendance) -> Self {
+        let (person, walk_ins) = match a.attendee {
+            d::Attendee::Person(p) => (Some(p.to_string()), 0),
+            d::Attendee::WalkIns(n) => (None, n),
+        };
+        Attendance {
+            id: a.id.to_string(),
+            session: a.session.to_string(),
+            person,
+            walk_ins,
+            status: a.status.into(),
+        }
+    }
+}
+
+/// A drug test to record.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewDrugTest {
+    /// The person tested.
+    pub person: String,
+    /// When (RFC 3339); none is now.
+    #[uniffi(default = None)]
+    pub at: Option<String>,
+    /// Periodic or surprise.
+    pub kind: TestKind,
+    /// Method.
+    pub method: TestMethod,
+    /// Result.
+    pub result: TestResult,
+    /// Note.
+    #[uniffi(default = None)]
+    pub note: Option<String>,
+}
+
+/// A drug test.
+#[derive(Clone, uniffi::Record)]
+pub struct DrugTest {
+    /// Id.
+    pub id: String,
+    /// The person.
+    pub person: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Periodic or surprise.
+    pub kind: TestKind,
+    /// Method.
+    pub method: TestMethod,
+    /// Result.
+    pub result: TestResult,
+    /// Note.
+    pub note: Option<String>,
+}
+
+impl std::fmt::Debug for DrugTest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DrugTest")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<d::DrugTest> for DrugTest {
+    fn from(t: d::DrugTest) -> Self {
+        DrugTest {
+            id: t.id.to_string(),
+            person: t.person.to_string(),
+            at: instant(t.at),
+            kind: t.kind.into(),
+            method: t.method.into(),
+            result: t.result.into(),
+            note: t.note,
+        }
+    }
+}
+
+/// Support given to a person.
+#[derive(Clone, uniffi::Record)]
+pub struct SupportBenefit {
+    /// Id.
+    pub id: String,
+    /// The person.
+    pub person: String,
+    /// Kind.
+    pub kind: BenefitKind,
+    /// Amount in VND (0 for support in kind).
+    pub amount_vnd: i64,
+    /// Day given.
+    pub on: String,
+    /// Note.
+    pub note: Option<String>,
+}
+
+impl std::fmt::Debug for SupportBenefit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SupportBenefit")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<d::SupportBenefit> for SupportBenefit {
+    fn from(b: d::SupportBenefit) -> Self {
+        SupportBenefit {
+            id: b.id.to_string(),
+            person: b.person.to_string(),
+            kind: b.kind.into(),
+            amount_vnd: b.amount_vnd,
+            on: day(b.on),
+            note: b.note,
+        }
+    }
+}
+
+/// A referral of a person to a service.
+#[derive(Clone, uniffi::Record)]
+pub struct Referral {
+    /// Id.
+    pub id: String,
+    /// The person.
+    pub person: String,
+    /// Kind of service.
+    pub to: ReferralTarget,
+    /// Day sent.
+    pub sent_on: String,
+    /// Where it stands.
+    pub status: ReferralStatus,
+    /// Note.
+    pub note: Option<String>,
+}
+
+impl std::fmt::Debug for Referral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Referral")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<d::Referral> for Referral {
+    fn from(r: d::Referral) -> Self {
+        Referral {
+            id: r.id.to_string(),
+            person: r.person.to_string(),
+            to: r.to.into(),
+            sent_on: day(r.sent_on),
+            status: r.status.into(),
+            note: r.note,
+        }
+    }
+}
+
+/// A colleague from the staff directory the last sync brought.
+#[derive(Clone, uniffi::Record)]
+pub struct Colleague {
+    /// User id.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// The name colleagues know them by.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Their org unit.
+    pub org_unit: String,
+}
+
+impl std::fmt::Debug for Colleague {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Colleague")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<donghanh_core::protocol::DirectoryEntry> for Colleague {
+    fn from(e: donghanh_core::protocol::DirectoryEntry) -> Self {
+        Colleague {
+            id: e.id.to_string(),
+            username: e.username,
+            display_name: e.display_name,
+            role: e.role.into(),
+            org_unit: e.org_unit.to_string(),
+        }
+    }
+}
+
+/// A local change the server refused (kept until dismissed).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RejectedChange {
+    /// The change's sequence number (dismiss by it).
+    pub client_seq: u64,
+    /// The record kind code.
+    pub kind: String,
+    /// The record's id.
+    pub record_id: String,
+    /// The server's stable reason code.
+    pub code: String,
+    /// The server's message (value-free by protocol).
+    pub message: String,
+}
+
+/// This device's enrolment.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Enrollment {
+    /// The device's id (what an admin revokes).
+    pub device_id: String,
+    /// The enrolled user's id.
+    pub user_id: String,
+}
+
+/// What one sync round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, uniffi::Record)]
+pub struct SyncReport {
+    /// Changes the server acknowledged.
+    pub pushed: u64,
+    /// Changes the server refused (see `rejected()`).
+    pub rejected: u64,
+    /// Records received.
+    pub pulled: u64,
+    /// Scopes removed from this device (a case reassigned away, for example).
+    pub purged: u64,
+}
+
+impl From<&donghanh_core::sync::client::SyncReport> for SyncReport {
+    fn from(r: &donghanh_core::sync::client::SyncReport) -> Self {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        SyncReport {
+            pushed: n(r.pushed),
+            rejected: n(r.rejected),
+            pulled: n(r.pulled),
+            purged: n(r.purged),
+        }
+    }
+}

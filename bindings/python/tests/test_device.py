@@ -1,0 +1,380 @@
+"""The Python bindings against a real server: every flow of a field device, and bad input."""
+
+import datetime
+import threading
+
+import pytest
+
+import donghanh
+from conftest import PIN, MemoryKeyStore, enroll
+
+E = donghanh.DonghanhError
+TODAY = datetime.date.today()
+MARKER = "Nguyễn Thị Bí Mật"
+
+
+def day(delta=0):
+    return (TODAY + datetime.timedelta(days=delta)).isoformat()
+
+
+class Heard(donghanh.SyncListener):
+    """A SyncListener in Python: remembers what it was told."""
+
+    def __init__(self):
+        self.phases, self.rejected_codes, self.removed, self.wiped_count = [], [], [], 0
+
+    def progress(self, phase, report):
+        self.phases.append(phase)
+
+    def rejected(self, client_seq, code):
+        self.rejected_codes.append(code)
+
+    def scope_removed(self, scope_kind):
+        self.removed.append(scope_kind)
+
+    def wiped(self):
+        self.wiped_count += 1
+
+
+class Throws(donghanh.SyncListener):
+    """A listener that fails at every notice: the sync round must not care."""
+
+    def progress(self, phase, report):
+        raise RuntimeError("listener bug")
+
+    def rejected(self, client_seq, code):
+        raise RuntimeError("listener bug")
+
+    def scope_removed(self, scope_kind):
+        raise RuntimeError("listener bug")
+
+    def wiped(self):
+        raise RuntimeError("listener bug")
+
+
+def new_case(sup, server, name):
+    person = sup.add_person(donghanh.NewPerson(
+        full_name=name, birth_date="1990-06-07", sex=donghanh.Sex.MALE,
+        phone="0912345678", address=None, id_number=None, commune=server.commune))
+    sup.add_episode(person, donghanh.EpisodeKind.POST_REHAB, day(-30),
+                    donghanh.PriorRehab.VOLUNTARY)
+    return person
+
+
+@pytest.fixture
+def commune(server, username, tmp_path):
+    """A supervisor's phone and two volunteers' phones, enrolled and synced once."""
+    sup_name, hoa_name, lan_name = username("gs"), username("tnv"), username("tnv")
+    server.add_user(sup_name, "supervisor")
+    server.add_user(hoa_name, "volunteer", org=server.team)
+    server.add_user(lan_name, "volunteer", org=server.team)
+    sup = enroll(server, tmp_path / "sup", sup_name)
+    hoa = enroll(server, tmp_path / "hoa", hoa_name)
+    lan = enroll(server, tmp_path / "lan", lan_name)
+    sup.sync(None)
+    return sup, hoa, lan, hoa_name, lan_name
+
+
+def test_volunteer_records_offline_then_syncs_and_does_her_tasks(server, commune):
+    sup, hoa, _, hoa_name, _ = commune
+    assert {c.username for c in sup.directory()} >= {hoa_name}
+    person = new_case(sup, server, "Hồ Văn Phân Công")
+    sup.assign_case(person, hoa_name)
+    sup.add_task(person, day(3), "Đưa đi làm CCCD", hoa_name)
+    report = sup.sync(None)
+    assert (report.pushed, report.rejected) == (4, 0)
+
+    heard = Heard()
+    report = hoa.sync(heard)
+    assert report.pulled >= 1
+    assert donghanh.SyncPhase.DONE in heard.phases
+    assert [p.full_name for p in hoa.people()] == ["Hồ Văn Phân Công"]
+    assert [p.id for p in hoa.find_people("ho van phan")] == [person]
+    [task] = hoa.my_tasks()
+    assert (task.person, task.reason, task.due) == (person, "Đưa đi làm CCCD", day(3))
+
+    # Offline: a visit, a drug test, support and a referral wait in the outbox.
+    visit = hoa.add_visit(donghanh.NewVisit(
+        person=person, notes="Gia đình hợp tác tốt", at=None, mode=donghanh.VisitMode.HOME))
+    hoa.add_drug_test(donghanh.NewDrugTest(
+        person=person, at=None, kind=donghanh.TestKind.PERIODIC,
+        method=donghanh.TestMethod.URINE_RAPID, result=donghanh.TestResult.NEGATIVE, note=None))
+    hoa.add_support_benefit(person, donghanh.BenefitKind.PAPERS_HELP, 0, day(), None)
+    hoa.add_referral(person, donghanh.ReferralTarget.JOB_CENTRE, day(), "Hỏi việc làm")
+    hoa.complete_task(task.id)
+    assert hoa.pending_changes() == 5
+    assert [v.id for v in hoa.visits(person)] == [visit]
+    assert hoa.visits(person)[0].notes == "Gia đình hợp tác tốt"
+    assert len(hoa.drug_tests(person)) == 1
+    assert hoa.support_benefits(person)[0].kind == donghanh.BenefitKind.PAPERS_HELP
+    assert hoa.referrals(person)[0].status == donghanh.ReferralStatus.SENT
+    assert hoa.my_tasks() == []
+
+    report = hoa.sync(None)
+    assert (report.pushed, report.rejected) == (5, 0)
+    assert hoa.pending_changes() == 0
+    assert hoa.rejected() == []
+    # The supervisor sees the visit and that the task is done.
+    sup.sync(None)
+    assert [v.notes for v in sup.visits(person)] == ["Gia đình hợp tác tốt"]
+    assert all(t.id != task.id for t in sup.open_tasks())
+    [line] = [c for c in sup.caseload() if c.person.id == person]
+    assert line.last_visit is not None
+
+
+def test_a_reassigned_case_is_purged_from_the_first_phone_and_the_listener_hears_it(
+        server, commune):
+    sup, hoa, lan, hoa_name, lan_name = commune
+    person = new_case(sup, server, "Trần Văn Chuyển")
+    sup.assign_case(person, hoa_name)
+    sup.sync(None)
+    hoa.sync(None)
+    assert [p.id for p in hoa.people()] == [person]
+
+    sup.assign_case(person, lan_name)
+    sup.sync(None)
+    heard = Heard()
+    report = hoa.sync(heard)
+    assert report.purged == 1
+    assert heard.removed == ["person"]
+    assert hoa.people() == []
+    with pytest.raises(E.NotFound):
+        hoa.person(person)
+    lan.sync(None)
+    assert [p.id for p in lan.people()] == [person]
+
+
+def test_a_counsellor_holds_a_session_and_a_supervisor_writes_a_note(server, username, tmp_path):
+    sup_name, thu_name, vol_name = username("gs"), username("tv"), username("tnv")
+    server.add_user(sup_name, "supervisor")
+    server.add_user(thu_name, "counsellor", point=server.point)
+    server.add_user(vol_name, "volunteer", org=server.team)
+    sup = enroll(server, tmp_path / "sup", sup_name)
+    thu = enroll(server, tmp_path / "thu", thu_name)
+    sup.sync(None)
+    person = new_case(sup, server, "Lê Thị Tham Dự")
+    sup.sync(None)
+
+    session = thu.add_session(server.point, donghanh.SessionKind.GROUP, "Phòng tái nghiện", None)
+    thu.mark_attendance(session, person, donghanh.AttendanceStatus.LATE)
+    thu.mark_walk_ins(session, 3)
+    with pytest.raises(E.AlreadyExists):
+        thu.mark_attendance(session, person, donghanh.AttendanceStatus.PRESENT)
+    rows = thu.attendance(session)
+    assert sorted((r.person, r.walk_ins) for r in rows if r.person) == [(person, 0)]
+    assert [r.walk_ins for r in rows if r.person is None] == [3]
+    assert [s.topic for s in thu.sessions()] == ["Phòng tái nghiện"]
+    assert thu.sync(None).rejected == 0
+
+    note = sup.add_supervision_note(vol_name, "Cần thăm thường xuyên hơn")
+    assert len(note) == 36
+    assert sup.sync(None).rejected == 0
+    sup.sync(None)
+    assert [s.id for s in sup.sessions()] == [session]
+
+
+def test_wrong_pin_lock_and_reopen(server, username, tmp_path):
+    name = username("tnv")
+    server.add_user(name, "volunteer", org=server.team)
+    keys = MemoryKeyStore()
+    dev = enroll(server, tmp_path / "phone", name, keys)
+    enrolment = dev.enrollment()
+    dev.lock()
+    assert dev.is_locked()
+    with pytest.raises(E.Locked):
+        dev.people()
+    with pytest.raises(E.WrongPin):
+        donghanh.Device.open(str(tmp_path / "phone"), keys, "000000")
+    again = donghanh.Device.open(str(tmp_path / "phone"), keys, PIN)
+    assert again.enrollment().device_id == enrolment.device_id
+    assert donghanh.store_exists(str(tmp_path / "phone"))
+
+
+def test_key_store_failures_are_typed_errors_not_crashes(tmp_path):
+    keys = MemoryKeyStore()
+    donghanh.Device.create(str(tmp_path / "d"), keys, PIN).lock()
+
+    class Raises(donghanh.KeyStore):
+        def wrap(self, secret):
+            raise ValueError("keystore exploded")
+
+        def unwrap(self, wrapped):
+            raise OSError("keystore exploded")
+
+    with pytest.raises(E.KeyStoreUnavailable) as err:
+        donghanh.Device.open(str(tmp_path / "d"), Raises(), PIN)
+    assert "exploded" not in str(err.value)
+    with pytest.raises(E.KeyStoreUnavailable):
+        donghanh.Device.create(str(tmp_path / "e"), Raises(), PIN)
+    assert not donghanh.store_exists(str(tmp_path / "e"))
+    with pytest.raises(E.KeyRejected):
+        donghanh.Device.open(str(tmp_path / "d"), MemoryKeyStore(), PIN)
+    gone = MemoryKeyStore()
+    gone.key = None
+    with pytest.raises(E.KeyMissing):
+        donghanh.Device.open(str(tmp_path / "d"), gone, PIN)
+    # Nothing was damaged: the right key and PIN still open it.
+    donghanh.Device.open(str(tmp_path / "d"), keys, PIN)
+
+
+def test_every_bad_argument_is_a_typed_error_that_quotes_nothing(tmp_path):
+    dev = donghanh.Device.create(str(tmp_path / "d"), MemoryKeyStore(), PIN)
+    person = dev.add_person(donghanh.NewPerson(
+        full_name="Phạm Văn Có", birth_date="1988-01-02", sex=donghanh.Sex.MALE,
+        phone=None, address=None, id_number=None, commune=None))
+    missing = "6f1f1c3e-8a57-4c1e-9a7e-2b1de0b9a111"
+    huge = MARKER * 100_000
+
+    def person_with(**over):
+        fields = dict(full_name=MARKER, birth_date="1990-01-01", sex=donghanh.Sex.FEMALE,
+                      phone=None, address=None, id_number=None, commune=None)
+        fields.update(over)
+        return donghanh.NewPerson(**fields)
+
+    invalid = [
+        lambda: dev.add_person(person_with(full_name="")),
+        lambda: dev.add_person(person_with(full_name="   ")),
+        lambda: dev.add_person(person_with(full_name=huge)),
+        lambda: dev.add_person(person_with(birth_date="")),
+        lambda: dev.add_person(person_with(birth_date="1990-02-30")),
+        lambda: dev.add_person(person_with(birth_date=MARKER)),
+        lambda: dev.add_person(person_with(birth_date=day(10))),
+        lambda: dev.add_person(person_with(id_number="12ab")),
+        lambda: dev.add_person(person_with(commune="xã")),
+        lambda: dev.person(""),
+        lambda: dev.person(MARKER),
+        lambda: dev.add_visit(donghanh.NewVisit(person=person, notes="", at=None,
+                                                mode=donghanh.VisitMode.HOME)),
+        lambda: dev.add_visit(donghanh.NewVisit(person=person, notes=huge, at=None,
+                                                mode=donghanh.VisitMode.PHONE)),
+        lambda: dev.add_visit(donghanh.NewVisit(person=person, notes="x", at="yesterday",
+                                                mode=donghanh.VisitMode.HOME)),
+        lambda: dev.add_visit(donghanh.NewVisit(person=person, notes="x",
+                                                at="2999-01-01T00:00:00Z",
+                                                mode=donghanh.VisitMode.HOME)),
+        lambda: dev.add_visit(donghanh.NewVisit(person="not-an-id", notes="x", at=None,
+                                                mode=donghanh.VisitMode.HOME)),
+        lambda: dev.add_task(person, "soon", "x", None),
+        lambda: dev.add_task(person, day(1), "", None),
+        lambda: dev.add_task(person, day(1), huge, None),
+        lambda: dev.add_episode(person, donghanh.EpisodeKind.OST, "2024-13-01", None),
+        lambda: dev.add_support_benefit(person, donghanh.BenefitKind.LOAN, -5, day(), None),
+        lambda: dev.add_support_benefit(person, donghanh.BenefitKind.LOAN, 2**62, day(), None),
+        lambda: dev.add_referral(person, donghanh.ReferralTarget.SCHOOL, day(5), None),
+        lambda: dev.add_session("", donghanh.SessionKind.GROUP, "t", None),
+        lambda: dev.add_session(missing, donghanh.SessionKind.GROUP, "", None),
+        lambda: dev.complete_task("🙂"),
+        lambda: dev.mark_walk_ins("x", 1),
+    ]
+    for i, call in enumerate(invalid):
+        with pytest.raises(E.InvalidInput) as err:
+            call()
+        assert MARKER not in str(err.value), i
+        assert "nguyen thi" not in str(err.value).lower(), i
+
+    for call, kind in [
+        (lambda: dev.person(missing), "person"),
+        (lambda: dev.visits(missing), "person"),
+        (lambda: dev.add_visit(donghanh.NewVisit(person=missing, notes="x", at=None,
+                                                 mode=donghanh.VisitMode.HOME)), "person"),
+        (lambda: dev.add_drug_test(donghanh.NewDrugTest(
+            person=missing, at=None, kind=donghanh.TestKind.SURPRISE,
+            method=donghanh.TestMethod.SALIVA, result=donghanh.TestResult.INVALID,
+            note=None)), "person"),
+        (lambda: dev.complete_task(missing), "task"),
+        (lambda: dev.attendance(missing), "session"),
+        (lambda: dev.mark_walk_ins(missing, 2), "session"),
+        (lambda: dev.episodes(missing), "person"),
+    ]:
+        with pytest.raises(E.NotFound) as err:
+            call()
+        assert err.value.kind == kind
+
+    with pytest.raises(E.NotEnrolled):
+        dev.sync(None)
+    with pytest.raises(E.NotEnrolled):
+        dev.assign_case(person, "tnv.khong-co")
+    with pytest.raises(E.UnknownUser):
+        dev.add_task(person, day(1), "x", "tnv.khong-co")
+    with pytest.raises(E.WeakPin):
+        donghanh.Device.create(str(tmp_path / "weak"), MemoryKeyStore(), "1")
+    with pytest.raises(E.AlreadyExists):
+        donghanh.Device.create(str(tmp_path / "d"), MemoryKeyStore(), PIN)
+    with pytest.raises(E.NoStore):
+        donghanh.Device.open(str(tmp_path / "nowhere"), MemoryKeyStore(), PIN)
+    # Nothing of the refused calls was written.
+    assert [p.id for p in dev.people()] == [person]
+    assert dev.pending_changes() == 1
+
+
+def test_enrolment_errors(server, username, tmp_path):
+    name = username("tnv")
+    server.add_user(name, "volunteer", org=server.team)
+    with pytest.raises(E.Server) as err:
+        donghanh.Device.enroll(str(tmp_path / "a"), MemoryKeyStore(), PIN, server.url, name,
+                               "wrong password", "pytest")
+    assert MARKER not in str(err.value)
+    assert not donghanh.store_exists(str(tmp_path / "a"))
+    with pytest.raises(E.Network):
+        donghanh.Device.enroll(str(tmp_path / "b"), MemoryKeyStore(), PIN, "http://127.0.0.1:9",
+                               name, "x", "pytest")
+    with pytest.raises(E.Network):
+        donghanh.Device.enroll(str(tmp_path / "c"), MemoryKeyStore(), PIN, "not a url", name,
+                               "x", "pytest")
+
+
+def test_a_revoked_device_is_wiped_and_a_throwing_listener_changes_nothing(
+        server, username, tmp_path):
+    name = username("tnv")
+    server.add_user(name, "volunteer", org=server.team)
+    dev = enroll(server, tmp_path / "p", name)
+    assert dev.sync(Throws()).rejected == 0
+    server.revoke(dev.enrollment().device_id)
+    heard = Heard()
+    with pytest.raises(E.Revoked):
+        dev.sync(heard)
+    assert heard.wiped_count == 1
+
+
+def test_a_listener_may_lock_the_device_in_the_middle_of_a_sync(server, username, tmp_path):
+    name = username("tnv")
+    server.add_user(name, "volunteer", org=server.team)
+    dev = enroll(server, tmp_path / "p", name)
+
+    class LocksOnFirstNotice(Heard):
+        def progress(self, phase, report):
+            super().progress(phase, report)
+            dev.lock()
+
+    heard = LocksOnFirstNotice()
+    dev.sync(heard)  # the round that was running finishes
+    assert donghanh.SyncPhase.DONE in heard.phases
+    assert dev.is_locked()
+    with pytest.raises(E.Locked):
+        dev.sync(None)
+
+
+def test_calls_from_several_threads(tmp_path):
+    dev = donghanh.Device.create(str(tmp_path / "d"), MemoryKeyStore(), PIN)
+    errors = []
+
+    def work(n):
+        try:
+            for i in range(10):
+                p = dev.add_person(donghanh.NewPerson(
+                    full_name=f"Người {n}-{i}", birth_date="1991-03-04", sex=donghanh.Sex.FEMALE,
+                    phone=None, address=None, id_number=None, commune=None))
+                dev.add_visit(donghanh.NewVisit(person=p, notes="ổn", at=None,
+                                                mode=donghanh.VisitMode.PHONE))
+                dev.caseload()
+        except Exception as e:  # noqa: BLE001 (collected and asserted below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(dev.people()) == 40
+    assert dev.pending_changes() == 80
