@@ -405,4 +405,108 @@ impl Device {
             .find(|e| e.username == username)
             .ok_or(Error::UnknownUser)
     }
+
+    /// The report facts of every record this device holds (the same projection the server
+    /// keeps), and the commune of each community point (the supervisor's own).
+    fn report_facts(&self) -> Result<crate::report::FactSet> {
+        use crate::domain::{
+            AnyRecord, Attendance, Calendar, DrugTest, Episode, LegalParams, Referral,
+            RelapseEvent, Session, SupportBenefit, Transfer,
+        };
+        let (calendar, params) = (Calendar::embedded(), LegalParams::embedded());
+        let records: Vec<AnyRecord> = self.store.read(|r| {
+            let mut out: Vec<AnyRecord> = Vec::new();
+            out.extend(r.all::<Person>()?.into_iter().map(AnyRecord::Person));
+            out.extend(r.all::<Episode>()?.into_iter().map(AnyRecord::Episode));
+            out.extend(r.all::<Visit>()?.into_iter().map(AnyRecord::Visit));
+            out.extend(r.all::<DrugTest>()?.into_iter().map(AnyRecord::DrugTest));
+            out.extend(
+                r.all::<SupportBenefit>()?
+                    .into_iter()
+                    .map(AnyRecord::SupportBenefit),
+            );
+            out.extend(r.all::<Referral>()?.into_iter().map(AnyRecord::Referral));
+            out.extend(
+                r.all::<RelapseEvent>()?
+                    .into_iter()
+                    .map(AnyRecord::RelapseEvent),
+            );
+            out.extend(r.all::<Session>()?.into_iter().map(AnyRecord::Session));
+            out.extend(
+                r.all::<Attendance>()?
+                    .into_iter()
+                    .map(AnyRecord::Attendance),
+            );
+            out.extend(r.all::<Transfer>()?.into_iter().map(AnyRecord::Transfer));
+            Ok(out)
+        })?;
+        let facts: Vec<crate::report::Fact> = records
+            .iter()
+            .flat_map(|r| crate::report::Fact::of(r, calendar, params))
+            .collect();
+        // Every point a supervisor's device holds is of the supervisor's commune.
+        let user = self.user_id()?;
+        let commune = self
+            .directory()?
+            .into_iter()
+            .find(|e| Id::from(e.id) == user)
+            .map(|e| Id::from(e.org_unit));
+        let point_communes = commune
+            .map(|c| {
+                facts
+                    .iter()
+                    .filter_map(crate::report::Fact::point)
+                    .map(|p| (p, c))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(crate::report::FactSet::new(facts, point_communes))
+    }
+
+    /// Computes a report template (`01-BCN` for the commune's month) for `period` from what
+    /// this device holds, offline: the same definitions and code as the server's, so the same
+    /// records give the same numbers. Only an enrolled supervisor's device computes it (a
+    /// volunteer's phone holds a few cases, not the commune).
+    ///
+    /// # Errors
+    /// [`Error::Report`] for an unknown template, a period of the wrong kind, or a device that
+    /// is not a supervisor's; [`Error::NotEnrolled`]; storage errors.
+    pub fn report(
+        &self,
+        template: &str,
+        period: crate::report::Period,
+    ) -> Result<crate::report::Report> {
+        self.require_supervisor()?;
+        let defs = crate::report::Definitions::embedded()?;
+        Ok(self.report_facts()?.report(&defs, template, period)?)
+    }
+
+    /// The records behind one indicator's number for `period` (ids of records this device
+    /// holds; for a ratio, its numerator's).
+    ///
+    /// # Errors
+    /// As [`Device::report`], and [`crate::report::ReportError::UnknownIndicator`].
+    pub fn report_records(
+        &self,
+        indicator: &str,
+        period: crate::report::Period,
+    ) -> Result<Vec<Id>> {
+        self.require_supervisor()?;
+        let defs = crate::report::Definitions::embedded()?;
+        Ok(self.report_facts()?.explain(&defs, indicator, period)?)
+    }
+
+    fn require_supervisor(&self) -> Result<()> {
+        let raw = self
+            .store
+            .read(|r| r.credentials())?
+            .ok_or(Error::NotEnrolled)?;
+        let creds: crate::sync::client::Credentials =
+            serde_json::from_slice(&raw).map_err(|_| Error::CorruptKeys)?;
+        if creds.role == "supervisor" {
+            Ok(())
+        } else {
+            Err(crate::report::ReportError::NotSupervisor.into())
+        }
+    }
 }

@@ -103,6 +103,9 @@ pub enum Error {
     /// The record breaks a domain rule.
     #[error("invalid input: {0}")]
     Invalid(#[from] DomainError),
+    /// A report could not be computed (unknown template, bad period, not a supervisor).
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     /// The server sent a record this device refuses to store; the page it came in changed
     /// nothing (its cursor was not advanced either).
     #[error("the server sent a {kind} record that {problem}; the page was not applied")]

@@ -25,6 +25,7 @@ pub mod domain;
 mod error;
 #[cfg(feature = "storage")]
 pub mod keystore;
+pub mod report;
 pub mod search;
 #[cfg(feature = "storage")]
 pub mod store;

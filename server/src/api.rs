@@ -241,3 +241,57 @@ pub async fn directory<S: SyncStore>(
     tracing::info!(device = %caller.device, users = users.len(), "directory");
     Ok(Json(Directory { users }))
 }
+
+/// The query of `GET /v1/reports/{template}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// The org unit (its subtree is counted).
+    pub org: uuid::Uuid,
+    /// The period: `2026-10`, `2026-Q4`, `2026-H2` or `2026`.
+    pub period: String,
+}
+
+/// `GET /v1/reports/{template}?org=…&period=…`: a report template computed for an org unit and
+/// everything below it (supervisors: their commune; officers: their own unit's subtree).
+pub async fn report<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    ApiPath(template): ApiPath<String>,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Json<donghanh_core::report::Report>, ApiError> {
+    use crate::reports::ReportFailure;
+    use donghanh_core::report::{Period, ReportError};
+    let Query(q) = query.map_err(|_| {
+        ApiError::Invalid(
+            "expected org (an org-unit id) and period (YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY)"
+                .into(),
+        )
+    })?;
+    let period = Period::parse(&q.period).map_err(|_| {
+        ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
+    })?;
+    let user = state
+        .store
+        .user(caller.user)
+        .await?
+        .ok_or(ApiError::Unauthorised)?
+        .user;
+    let report = crate::reports::compute(
+        &*state.store,
+        Some(&user),
+        Id::from(q.org),
+        &template,
+        period,
+    )
+    .await
+    .map_err(|e| match e {
+        ReportFailure::UnknownOrg => ApiError::NotFound,
+        ReportFailure::Forbidden => ApiError::Forbidden,
+        ReportFailure::Report(ReportError::UnknownTemplate(_)) => ApiError::NotFound,
+        ReportFailure::Report(e) => ApiError::Invalid(e.to_string()),
+        ReportFailure::Store(e) => e.into(),
+    })?;
+    tracing::info!(device = %caller.device, template = %report.template, period = %report.period, "report");
+    Ok(Json(report))
+}

@@ -24,6 +24,7 @@ pub mod demo;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod reports;
 pub mod secrets;
 pub mod store;
 pub mod sync;
@@ -269,6 +270,7 @@ fn table<S: SyncStore>() -> Table<S> {
     .get("/v1/directory", api::directory::<S>)
     .get("/v1/conflicts", api::conflicts::<S>)
     .post("/v1/conflicts/{id}/resolve", api::resolve::<S>)
+    .get("/v1/reports/{template}", api::report::<S>)
     .post("/v1/admin/devices/{id}/revoke", auth::revoke_device::<S>)
 }
 

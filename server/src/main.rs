@@ -56,6 +56,23 @@ enum Command {
     Admin(Admin),
     /// Load a realistic demo commune (into a new data directory) and print the accounts to try.
     Demo,
+    /// Compute a report for an org unit and everything below it, for a period; prints it as
+    /// text (Vietnamese, then English) or, with --json, as the API returns it.
+    Report {
+        /// The org unit (a commune, a province, …).
+        #[arg(long, value_parser = parse_id)]
+        org: Id,
+        /// The period: 2026-10 (month), 2026-Q4, 2026-H2 (half-year) or 2026 (year).
+        #[arg(long)]
+        period: String,
+        /// The template (default: 01-BCN for a month, PROVINCE-H for a half-year, PROVINCE-Y
+        /// for a year).
+        #[arg(long)]
+        template: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -314,6 +331,31 @@ fn run(cli: Cli) -> CliResult {
                 serve(listener, state, shutdown_signal())
                     .await
                     .map_err(|e| e.to_string())
+            }
+            Command::Report {
+                org,
+                period,
+                template,
+                json,
+            } => {
+                let period =
+                    donghanh_core::report::Period::parse(&period).map_err(|e| e.to_string())?;
+                let template = template
+                    .or_else(|| period.kind().default_template().map(str::to_owned))
+                    .ok_or("name a --template for a quarter")?;
+                let report =
+                    donghanh_server::reports::compute(&store, None, org, &template, period)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                    );
+                } else {
+                    print!("{}", report.to_text());
+                }
+                Ok(())
             }
             Command::Demo => {
                 if store

@@ -437,6 +437,34 @@ fn schemas() -> Value {
                 "point": optional_uuid("Their community point (counsellors)."),
             }),
         ),
+        "Report": object(
+            RESPONSE,
+            "A computed report: the template's sections and rows, each with its value \
+             (`count`, `amount_vnd`, or `percent` with numerator and denominator) and, for \
+             counts and amounts, a breakdown by commune, sex, age band and episode kind.",
+            &[
+                "template",
+                "title_vi",
+                "title_en",
+                "basis",
+                "period",
+                "start",
+                "end",
+                "definitions_version",
+                "sections",
+            ],
+            json!({
+                "template": string("The template's code."),
+                "title_vi": string("Title in Vietnamese."),
+                "title_en": string("Title in English."),
+                "basis": string("The legal form followed and when it is due."),
+                "period": string("The period."),
+                "start": json!({"type": "string", "format": "date", "description": "First day."}),
+                "end": json!({"type": "string", "format": "date", "description": "Last day."}),
+                "definitions_version": string("The indicator definitions' version."),
+                "sections": list(any("A section: titles and rows."), "In the form's order."),
+            }),
+        ),
         "Directory": object(
             RESPONSE,
             "The users the caller may assign work to: a supervisor sees the staff of their \
@@ -772,6 +800,37 @@ fn paths() -> Value {
                 body: None,
                 success: Success::Json("Directory"),
                 errors: &["400", "401", "500"],
+            },
+        ),
+        (
+            "/v1/reports/{template}",
+            "get",
+            Op {
+                id: "report",
+                summary: "A report template (`01-BCN`, `PROVINCE-H`, `PROVINCE-Y`) computed for an \
+                          org unit and everything below it, for a period (supervisors: their \
+                          commune; officers: their own unit's subtree).",
+                bearer: true,
+                parameters: vec![
+                    path_param(
+                        "template",
+                        json!({"type": "string", "description": "The template's code."}),
+                    ),
+                    query("org", true, uuid("The org unit reported on.")),
+                    query(
+                        "period",
+                        true,
+                        json!({
+                            "type": "string",
+                            "pattern": "^[0-9]{4}(-([0-9]{2}|[Qq][1-4]|[Hh][12]))?$",
+                            "description": "`2026-10`, `2026-Q4`, `2026-H2` or `2026`; the \
+                                            template names which kind.",
+                        }),
+                    ),
+                ],
+                body: None,
+                success: Success::Json("Report"),
+                errors: &["400", "401", "403", "404", "500"],
             },
         ),
         (

@@ -31,6 +31,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The commune every test user belongs to.
     pub commune: Id,
+    /// The province the commune belongs to.
+    pub province: Id,
     /// The commune's volunteer team.
     pub team: Id,
     /// The commune's community point.
@@ -48,7 +50,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 impl TestServer {
-    /// Starts a server with one commune, its team and its community point.
+    /// Starts a server with one province, one commune in it, its team and its community point.
     #[must_use]
     pub fn start() -> TestServer {
         Self::start_with(Config::default())
@@ -58,7 +60,8 @@ impl TestServer {
     #[must_use]
     pub fn start_with(config: Config) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
-        let commune = OrgUnit::new("Xã Thử Nghiệm", OrgUnitKind::Commune, None);
+        let province = OrgUnit::new("Tỉnh Thử Nghiệm", OrgUnitKind::Province, None);
+        let commune = OrgUnit::new("Xã Thử Nghiệm", OrgUnitKind::Commune, Some(province.id));
         let team = OrgUnit::new("Đội Thử Nghiệm", OrgUnitKind::Team, Some(commune.id));
         let point = OrgUnit::new(
             "Điểm Tư Vấn Thử Nghiệm",
@@ -67,7 +70,7 @@ impl TestServer {
         );
         let store = Self::open_store(dir.path(), true);
         let rt = runtime();
-        for unit in [&commune, &team, &point] {
+        for unit in [&province, &commune, &team, &point] {
             rt.block_on(store.add_org_unit(unit.clone()))
                 .expect("org unit");
         }
@@ -88,6 +91,7 @@ impl TestServer {
         TestServer {
             url,
             dir,
+            province: province.id,
             commune: commune.id,
             team: team.id,
             point: point.id,
@@ -111,6 +115,16 @@ impl TestServer {
     #[must_use]
     pub fn store(&self) -> SqliteStore {
         Self::open_store(self.dir.path(), false)
+    }
+
+    /// Adds an org unit; returns its id.
+    #[must_use]
+    pub fn add_unit(&self, name: &str, kind: OrgUnitKind, parent: Option<Id>) -> Id {
+        let unit = OrgUnit::new(name, kind, parent);
+        runtime()
+            .block_on(self.store().add_org_unit(unit.clone()))
+            .expect("org unit");
+        unit.id
     }
 
     /// Adds a user of the commune; returns their id.

@@ -157,6 +157,7 @@ impl From<CoreError> for DonghanhError {
             CoreError::NotFound { kind } => DonghanhError::NotFound { kind: kind.into() },
             CoreError::AlreadyExists { kind } => DonghanhError::AlreadyExists { kind: kind.into() },
             CoreError::Invalid(d) => DonghanhError::invalid(d.to_string()),
+            CoreError::Report(r) => DonghanhError::invalid(r.to_string()),
             CoreError::NewerSchema { .. } => DonghanhError::NewerVersion,
             CoreError::DiskFull => DonghanhError::DiskFull,
             CoreError::Busy => DonghanhError::Busy,

@@ -100,6 +100,19 @@ enum Command {
     /// Supervision notes on a volunteer (ghi chú giám sát) (supervisor).
     #[command(subcommand)]
     Supervision(SupervisionCmd),
+    /// The commune's report for a period, computed offline from this supervisor's device
+    /// (báo cáo): `--period 2026-10` gives form 01-BCN.
+    Report {
+        /// 2026-10 (month), 2026-H2 (half-year) or 2026 (year).
+        #[arg(long)]
+        period: String,
+        /// Template (default: 01-BCN for a month, PROVINCE-H / PROVINCE-Y otherwise).
+        #[arg(long)]
+        template: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Load a realistic demo commune into a new store and show a volunteer's day offline.
     Demo,
 }
@@ -591,6 +604,35 @@ fn run(cli: &Cli) -> CliResult {
         Command::Pending => {
             let device = open_device(dir, pin(cli)?)?;
             println!("{}", device.pending_changes()?);
+        }
+        Command::Report {
+            period,
+            template,
+            json,
+        } => {
+            let device = open_device(dir, pin(cli)?)?;
+            let period =
+                donghanh_core::report::Period::parse(period).map_err(donghanh_core::Error::from)?;
+            let template = match template {
+                Some(t) => t.clone(),
+                None => period
+                    .kind()
+                    .default_template()
+                    .ok_or(donghanh_core::Error::from(
+                        donghanh_core::report::ReportError::UnknownTemplate("-".into()),
+                    ))?
+                    .to_owned(),
+            };
+            let report = device.report(&template, period)?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report)
+                        .map_err(|_| donghanh_core::Error::CorruptKeys)?
+                );
+            } else {
+                print!("{}", report.to_text());
+            }
         }
         Command::Rejected => {
             let device = open_device(dir, pin(cli)?)?;

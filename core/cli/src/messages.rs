@@ -71,6 +71,7 @@ pub(crate) fn core_error(e: &Error) -> String {
         Error::Server { .. } => "máy chủ từ chối yêu cầu".to_owned(),
         Error::AlreadyExists { kind } => format!("{} với mã này đã tồn tại", kind_vi(kind)),
         Error::Invalid(d) => format!("dữ liệu không hợp lệ: {}", d.message_vi()),
+        Error::Report(r) => r.message_vi(),
         Error::RemoteRecord { kind, .. } => format!(
             "máy chủ gửi một {} không hợp lệ; chưa áp dụng gì từ trang dữ liệu này",
             kind_vi(kind)

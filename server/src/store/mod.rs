@@ -13,7 +13,7 @@ pub mod sqlite;
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use donghanh_core::domain::{Device, DomainError, Id, OrgUnit, Role, User};
 use donghanh_protocol::{
     Conflict, DirectoryEntry, Mutation, PullPage, Receipt, ScopeAck, SnapshotPage,
@@ -202,6 +202,17 @@ pub trait SyncStore: Send + Sync + 'static {
         after: Option<Id>,
         limit: u32,
     ) -> impl Future<Output = StoreResult<SnapshotPage<RawJson>>> + Send;
+
+    /// The report facts of the cases of `communes` and of the sessions and attendance at
+    /// `points`, for a period from `start` to `end` (people and episodes whatever their dates,
+    /// which every period needs), read from one consistent state.
+    fn report_facts(
+        &self,
+        communes: Vec<Id>,
+        points: Vec<Id>,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> impl Future<Output = StoreResult<Vec<donghanh_core::report::Fact>>> + Send;
 }
 
 /// Who pushes.

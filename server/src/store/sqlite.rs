@@ -8,8 +8,12 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
-use donghanh_core::domain::{Device, Id, OrgTree, OrgUnit, OrgUnitKind, Scope, User};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use donghanh_core::domain::{
+    AnyRecord, Calendar, Device, Id, LegalParams, OrgTree, OrgUnit, OrgUnitKind, RecordKind, Scope,
+    User,
+};
+use donghanh_core::report::Fact;
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
@@ -166,8 +170,33 @@ INSERT INTO server_meta(k, v) VALUES ('tombstone_horizon', 0);
 CREATE INDEX records_tombstones ON records(deleted, op_id);
 ";
 
+/// Report facts (`donghanh_core::report::Fact`): what indicators count of each record, kept
+/// beside the records so that a province's report reads narrow rows instead of unsealing every
+/// record. `person` (a random case id) and `point` (an org-unit id) select an org subtree;
+/// `day` (days since 1 January of year 1; none for people and episodes, which every period
+/// needs) bounds a period. Facts hold no name, number, address or text; a person's fact
+/// (commune, sex, year of birth) is sealed all the same (`personal = 1`).
+/// `server_meta.report_facts` is the fact format the rows were built with: a different one
+/// rebuilds them from the records when the store opens.
+const V3: &str = r"
+CREATE TABLE report_facts (
+    record BLOB PRIMARY KEY NOT NULL,
+    person BLOB,
+    point BLOB,
+    day INTEGER,
+    personal INTEGER NOT NULL,
+    body BLOB NOT NULL
+) STRICT;
+CREATE INDEX report_facts_person ON report_facts(person);
+CREATE INDEX report_facts_point ON report_facts(point);
+INSERT INTO server_meta(k, v) VALUES ('report_facts', 0);
+";
+
+/// The format of `report_facts` rows; bump it when `Fact` or its projection changes.
+const REPORT_FACTS_FORMAT: i64 = 1;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -238,6 +267,7 @@ impl SqliteStore {
             // everyone else this changes nothing.
             let tx = conn.transaction().map_err(db_err)?;
             Self::reconcile_all(&tx, &keys)?;
+            Self::rebuild_report_facts_if_stale(&tx, &keys)?;
             tx.commit().map_err(db_err)?;
         }
         Ok(SqliteStore {
@@ -281,6 +311,26 @@ impl SqliteStore {
                     update.execute(params![id, resealed]).map_err(db_err)?;
                     count += 1;
                 }
+            }
+            // A person's report facts are sealed too.
+            let facts: Vec<(Vec<u8>, Vec<u8>)> = {
+                let mut stmt = tx
+                    .prepare("SELECT record, body FROM report_facts WHERE personal = 1")
+                    .map_err(db_err)?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?
+            };
+            for (id, sealed) in facts {
+                let plain = keys.open("report_facts", &id, &sealed).map_err(db_err)?;
+                let resealed = keys.seal("report_facts", &id, &plain).map_err(db_err)?;
+                tx.execute(
+                    "UPDATE report_facts SET body = ?2 WHERE record = ?1",
+                    params![id, resealed],
+                )
+                .map_err(db_err)?;
+                count += 1;
             }
             tx.execute("DELETE FROM login_failures", [])
                 .map_err(db_err)?;
@@ -398,6 +448,14 @@ impl SqliteStore {
             ],
         )
         .map_err(db_err)?;
+        Self::write_facts(
+            tx,
+            keys,
+            &m.kind,
+            &id,
+            Value::Object(plan.record.clone()),
+            plan.deleted,
+        )?;
         for conflict in &plan.conflicts {
             let cid = Id::new();
             let body = serde_json::json!({"kept": conflict.kept, "lost": conflict.lost});
@@ -605,6 +663,104 @@ impl SqliteStore {
         raw.flatten()
             .map(|b| uuid::Uuid::from_slice(&b).map(Id::from).map_err(db_err))
             .transpose()
+    }
+
+    /// Replaces the report facts of one record (none when it is deleted or counts nowhere).
+    fn write_facts(
+        tx: &rusqlite::Transaction<'_>,
+        keys: &ServerKeys,
+        kind: &str,
+        id: &[u8; 16],
+        record: Value,
+        deleted: bool,
+    ) -> StoreResult<()> {
+        let facts = match (deleted, RecordKind::from_code(kind)) {
+            (false, Some(kind)) => AnyRecord::from_json(kind, record)
+                .map(|r| Fact::of(&r, Calendar::embedded(), LegalParams::embedded()))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let Some(first) = facts.first() else {
+            tx.prepare_cached("DELETE FROM report_facts WHERE record = ?1")
+                .map_err(db_err)?
+                .execute([id])
+                .map_err(db_err)?;
+            return Ok(());
+        };
+        let always = facts
+            .iter()
+            .any(|f| matches!(f, Fact::Person { .. } | Fact::Episode { .. }));
+        let day = if always {
+            None
+        } else {
+            first.day().map(|d| i64::from(d.num_days_from_ce()))
+        };
+        let personal = facts.iter().any(Fact::is_personal);
+        let json = serde_json::to_vec(&facts).map_err(db_err)?;
+        let body = if personal {
+            keys.seal("report_facts", id, &json).map_err(db_err)?
+        } else {
+            json
+        };
+        tx.prepare_cached(
+            "INSERT INTO report_facts(record, person, point, day, personal, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(record) DO UPDATE SET person = excluded.person, point = excluded.point,
+               day = excluded.day, personal = excluded.personal, body = excluded.body",
+        )
+        .map_err(db_err)?
+        .execute(params![
+            id,
+            first.person().map(id_blob),
+            first.point().map(id_blob),
+            day,
+            i64::from(personal),
+            body
+        ])
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Rebuilds every record's report facts when they were built with another format (or not
+    /// at all: a database from before reports).
+    fn rebuild_report_facts_if_stale(
+        tx: &rusqlite::Transaction<'_>,
+        keys: &ServerKeys,
+    ) -> StoreResult<()> {
+        let built: i64 = tx
+            .query_row(
+                "SELECT v FROM server_meta WHERE k = 'report_facts'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        if built == REPORT_FACTS_FORMAT {
+            return Ok(());
+        }
+        tx.execute("DELETE FROM report_facts", []).map_err(db_err)?;
+        let rows: Vec<(Vec<u8>, String, Vec<u8>)> = {
+            let mut stmt = tx
+                .prepare("SELECT id, kind, sealed FROM records WHERE deleted = 0")
+                .map_err(db_err)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?
+        };
+        for (id, kind, sealed) in rows {
+            let id: [u8; 16] = id
+                .try_into()
+                .map_err(|_| db_err("a record id is not 16 bytes"))?;
+            let plain = keys.open("records", &id, &sealed).map_err(db_err)?;
+            let record: Value = serde_json::from_slice(&plain).map_err(decode_err)?;
+            Self::write_facts(tx, keys, &kind, &id, record, false)?;
+        }
+        tx.execute(
+            "UPDATE server_meta SET v = ?1 WHERE k = 'report_facts'",
+            [REPORT_FACTS_FORMAT],
+        )
+        .map_err(db_err)?;
+        Ok(())
     }
 
     fn next_op(tx: &rusqlite::Transaction<'_>) -> StoreResult<u64> {
@@ -1690,6 +1846,67 @@ impl SyncStore for SqliteStore {
                 Self::write_plan(&tx, keys, &m, &plan, caller, now, "conflict_restore")?;
             }
             tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn report_facts(
+        &self,
+        communes: Vec<Id>,
+        points: Vec<Id>,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> StoreResult<Vec<Fact>> {
+        self.run(move |c, keys| {
+            // One read transaction: the facts of one consistent state of the database.
+            let tx = c.transaction().map_err(db_err)?;
+            tx.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS report_units(id BLOB PRIMARY KEY) WITHOUT ROWID;
+                 DELETE FROM temp.report_units;",
+            )
+            .map_err(db_err)?;
+            {
+                let mut insert = tx
+                    .prepare("INSERT OR IGNORE INTO temp.report_units(id) VALUES (?1)")
+                    .map_err(db_err)?;
+                for unit in communes.iter().chain(&points) {
+                    insert.execute([id_blob(*unit)]).map_err(db_err)?;
+                }
+            }
+            let mut facts = Vec::new();
+            {
+                let mut stmt = tx
+                    .prepare(
+                        "SELECT f.record, f.personal, f.body FROM report_facts f
+                         WHERE (f.day IS NULL OR f.day BETWEEN ?1 AND ?2)
+                           AND (f.person IN (SELECT person FROM case_communes
+                                              WHERE commune IN (SELECT id FROM temp.report_units))
+                                OR f.point IN (SELECT id FROM temp.report_units))",
+                    )
+                    .map_err(db_err)?;
+                let mut rows = stmt
+                    .query(params![
+                        i64::from(start.num_days_from_ce()),
+                        i64::from(end.num_days_from_ce())
+                    ])
+                    .map_err(db_err)?;
+                while let Some(row) = rows.next().map_err(db_err)? {
+                    let record: Vec<u8> = row.get(0).map_err(db_err)?;
+                    let personal: i64 = row.get(1).map_err(db_err)?;
+                    let body: Vec<u8> = row.get(2).map_err(db_err)?;
+                    let json = if personal != 0 {
+                        keys.open("report_facts", &record, &body).map_err(db_err)?
+                    } else {
+                        body
+                    };
+                    let mut some: Vec<Fact> = serde_json::from_slice(&json).map_err(decode_err)?;
+                    facts.append(&mut some);
+                }
+            }
+            tx.execute("DELETE FROM temp.report_units", [])
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(facts)
         })
         .await
     }

@@ -1,0 +1,673 @@
+//! The report engine: indicators over facts, for a period, with disaggregation.
+//!
+//! Decisions (also in the definitions' texts, which are what users read):
+//! - An episode is *in force* on day `d` when it reached management (active, completed or
+//!   terminated; not a draft or proposal), started on or before `d`, and has not ended on or
+//!   before `d`. "Active at end" is in force on the period's last day; "active during" is in
+//!   force on at least one of its days.
+//! - Event facts (visits, tests, benefits, referrals, relapses, sessions, attendance) count in
+//!   the period their day falls in; a deadline counts in the period its last day falls in, with
+//!   its status as it stood on the period's last day (a step done after it is "overdue" there),
+//!   so a closed period's numbers do not change when a late step is recorded.
+//! - Disaggregation: by commune (a person's recorded commune; for sessions and attendance the
+//!   commune of the point), sex and age band (age on the period's last day from the year of
+//!   birth), and episode kind (the fact's own episode). A person counted in two buckets (two
+//!   episode kinds) is counted once in each, so the buckets of a "people" row may add up to
+//!   more than its total; "unknown" and "none" buckets are shown, not dropped.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{DeadlineStatus, EpisodeKind, EpisodeStatus, Id, Sex};
+
+use super::definitions::{Definitions, EpisodeDate, Indicator, Measure, Source};
+use super::facts::{Fact, status_parts};
+use super::{Period, ReportError};
+
+/// Disaggregation: dimension → bucket → value.
+pub type Breakdown = BTreeMap<String, BTreeMap<String, i64>>;
+
+/// The value of one indicator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Value {
+    /// A count (records, people, attendances).
+    Count {
+        /// The count.
+        value: i64,
+    },
+    /// An amount in VND.
+    AmountVnd {
+        /// The amount.
+        value: i64,
+    },
+    /// A percentage of two counts.
+    Percent {
+        /// Numerator.
+        numerator: i64,
+        /// Denominator.
+        denominator: i64,
+        /// `100 × numerator ÷ denominator`, rounded to one decimal; none when the denominator
+        /// is 0.
+        percent: Option<f64>,
+    },
+}
+
+impl Value {
+    /// The number shown (percent for a ratio; none for a ratio over zero).
+    #[must_use]
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            #[allow(clippy::cast_precision_loss)]
+            Value::Count { value } | Value::AmountVnd { value } => Some(*value as f64),
+            Value::Percent { percent, .. } => *percent,
+        }
+    }
+
+    /// The count or amount; for a ratio, its numerator.
+    #[must_use]
+    pub fn whole(&self) -> i64 {
+        match self {
+            Value::Count { value } | Value::AmountVnd { value } => *value,
+            Value::Percent { numerator, .. } => *numerator,
+        }
+    }
+}
+
+/// Percent rounded to one decimal.
+#[must_use]
+pub fn percent(numerator: i64, denominator: i64) -> Option<f64> {
+    if denominator == 0 {
+        return None;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let p = numerator as f64 * 100.0 / denominator as f64;
+    Some((p * 10.0).round() / 10.0)
+}
+
+/// One row of a computed report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportRow {
+    /// Row number on the form.
+    pub no: String,
+    /// Indicator code.
+    pub code: String,
+    /// Label in Vietnamese.
+    pub label_vi: String,
+    /// Label in English.
+    pub label_en: String,
+    /// The value.
+    pub value: Value,
+    /// The value by commune, sex, age band and episode kind (counts and amounts only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub breakdown: Breakdown,
+}
+
+/// One section of a computed report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportSection {
+    /// Title in Vietnamese.
+    pub title_vi: String,
+    /// Title in English.
+    pub title_en: String,
+    /// Rows.
+    pub rows: Vec<ReportRow>,
+}
+
+/// A computed report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Template code.
+    pub template: String,
+    /// Title in Vietnamese.
+    pub title_vi: String,
+    /// Title in English.
+    pub title_en: String,
+    /// The form it follows.
+    pub basis: String,
+    /// The period (`2026-10`).
+    pub period: Period,
+    /// First day.
+    pub start: NaiveDate,
+    /// Last day.
+    pub end: NaiveDate,
+    /// The definitions version used.
+    pub definitions_version: String,
+    /// Sections.
+    pub sections: Vec<ReportSection>,
+}
+
+impl Report {
+    /// The row of an indicator.
+    #[must_use]
+    pub fn row(&self, code: &str) -> Option<&ReportRow> {
+        self.sections
+            .iter()
+            .flat_map(|s| &s.rows)
+            .find(|r| r.code == code)
+    }
+
+    /// Every row, in order.
+    pub fn rows(&self) -> impl Iterator<Item = &ReportRow> {
+        self.sections.iter().flat_map(|s| &s.rows)
+    }
+
+    /// The report as text for a terminal: Vietnamese first, English second, one row a line.
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(out, "{} — {}", self.template, self.title_vi);
+        let _ = writeln!(out, "{}", self.title_en);
+        let _ = writeln!(
+            out,
+            "Kỳ báo cáo / period: {} ({} – {}) · định nghĩa / definitions {}",
+            self.period, self.start, self.end, self.definitions_version
+        );
+        let _ = writeln!(out, "{}", self.basis);
+        for s in &self.sections {
+            let _ = writeln!(out, "\n{} / {}", s.title_vi, s.title_en);
+            for r in &s.rows {
+                let _ = writeln!(
+                    out,
+                    "{:>5}  {} / {}: {}",
+                    r.no,
+                    r.label_vi,
+                    r.label_en,
+                    r.value.to_text()
+                );
+            }
+        }
+        out
+    }
+}
+
+impl Value {
+    /// The value as shown: `12`, `30.000.000 đ`, `66,7 % (2/3)` (Vietnamese number format).
+    #[must_use]
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Count { value } => group_thousands(*value),
+            Value::AmountVnd { value } => format!("{} đ", group_thousands(*value)),
+            Value::Percent {
+                numerator,
+                denominator,
+                percent: Some(p),
+            } => format!(
+                "{} % ({numerator}/{denominator})",
+                format!("{p:.1}").replace('.', ",")
+            ),
+            Value::Percent {
+                numerator,
+                denominator,
+                percent: None,
+            } => format!("– ({numerator}/{denominator})"),
+        }
+    }
+}
+
+/// `30000000` → `30.000.000` (Vietnamese groups thousands with dots).
+fn group_thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PersonInfo {
+    commune: Option<Id>,
+    sex: Sex,
+    birth_year: i32,
+}
+
+/// Facts indexed for the engine.
+#[derive(Debug, Default)]
+pub struct FactSet {
+    facts: Vec<Fact>,
+    persons: HashMap<Id, PersonInfo>,
+    episodes: HashMap<Id, EpisodeKind>,
+    point_communes: HashMap<Id, Id>,
+}
+
+impl FactSet {
+    /// Indexes `facts`. `point_communes` gives the commune of each community point (for the
+    /// commune breakdown of sessions and attendance).
+    #[must_use]
+    pub fn new(facts: Vec<Fact>, point_communes: HashMap<Id, Id>) -> Self {
+        let mut persons = HashMap::new();
+        let mut episodes = HashMap::new();
+        for f in &facts {
+            match f {
+                Fact::Person {
+                    id,
+                    commune,
+                    sex,
+                    birth_year,
+                } => {
+                    persons.insert(
+                        *id,
+                        PersonInfo {
+                            commune: *commune,
+                            sex: *sex,
+                            birth_year: *birth_year,
+                        },
+                    );
+                }
+                Fact::Episode { id, kind, .. } => {
+                    episodes.insert(*id, *kind);
+                }
+                _ => {}
+            }
+        }
+        Self {
+            facts,
+            persons,
+            episodes,
+            point_communes,
+        }
+    }
+
+    /// The facts.
+    #[must_use]
+    pub fn facts(&self) -> &[Fact] {
+        &self.facts
+    }
+
+    /// Computes `template` for `period`.
+    ///
+    /// # Errors
+    /// `UnknownTemplate`; `WrongPeriodKind` when the template is for another kind of period.
+    pub fn report(
+        &self,
+        defs: &Definitions,
+        template: &str,
+        period: Period,
+    ) -> Result<Report, ReportError> {
+        let t = defs.template(template)?;
+        if t.period != period.kind() {
+            return Err(ReportError::WrongPeriodKind {
+                template: t.code.clone(),
+                expected: t.period,
+                given: period.kind(),
+            });
+        }
+        let mut eval = Eval::new(self, defs, period.start(), period.end());
+        let mut sections = Vec::new();
+        for s in &t.sections {
+            let mut rows = Vec::new();
+            for r in &s.rows {
+                let ind = defs
+                    .indicator(&r.indicator)
+                    .ok_or_else(|| ReportError::UnknownIndicator(r.indicator.clone()))?;
+                let (value, breakdown) = eval.value(ind)?;
+                rows.push(ReportRow {
+                    no: r.no.clone(),
+                    code: ind.code.clone(),
+                    label_vi: ind.label_vi.clone(),
+                    label_en: ind.label_en.clone(),
+                    value,
+                    breakdown,
+                });
+            }
+            sections.push(ReportSection {
+                title_vi: s.title_vi.clone(),
+                title_en: s.title_en.clone(),
+                rows,
+            });
+        }
+        Ok(Report {
+            template: t.code.clone(),
+            title_vi: t.title_vi.clone(),
+            title_en: t.title_en.clone(),
+            basis: t.basis.clone(),
+            period,
+            start: period.start(),
+            end: period.end(),
+            definitions_version: defs.version.clone(),
+            sections,
+        })
+    }
+
+    /// One indicator between two days (inclusive), without a template: for plans, whose
+    /// progress is counted from the start of their period to a day inside it.
+    ///
+    /// # Errors
+    /// `UnknownIndicator`.
+    pub fn indicator(
+        &self,
+        defs: &Definitions,
+        code: &str,
+        start: NaiveDate,
+        end: NaiveDate,
+    ) -> Result<Value, ReportError> {
+        let ind = defs
+            .indicator(code)
+            .ok_or_else(|| ReportError::UnknownIndicator(code.to_owned()))?;
+        Ok(Eval::new(self, defs, start, end).value(ind)?.0)
+    }
+
+    /// The records behind an indicator's number for `period` (for a ratio, its numerator's),
+    /// sorted. The caller shows only those the viewer may see.
+    ///
+    /// # Errors
+    /// `UnknownIndicator`.
+    pub fn explain(
+        &self,
+        defs: &Definitions,
+        code: &str,
+        period: Period,
+    ) -> Result<Vec<Id>, ReportError> {
+        let mut ind = defs
+            .indicator(code)
+            .ok_or_else(|| ReportError::UnknownIndicator(code.to_owned()))?;
+        if let Some(ratio) = &ind.ratio {
+            ind = defs
+                .indicator(&ratio.numerator)
+                .ok_or_else(|| ReportError::UnknownIndicator(ratio.numerator.clone()))?;
+        }
+        let mut eval = Eval::new(self, defs, period.start(), period.end());
+        let matching = eval.matching(ind)?;
+        let ids: BTreeSet<Id> = matching.iter().map(|&i| self.facts[i].id()).collect();
+        Ok(ids.into_iter().collect())
+    }
+}
+
+/// One evaluation (a period), memoising the people sets `people_of` refers to.
+struct Eval<'a> {
+    set: &'a FactSet,
+    defs: &'a Definitions,
+    start: NaiveDate,
+    end: NaiveDate,
+    people: HashMap<String, HashSet<Id>>,
+}
+
+impl<'a> Eval<'a> {
+    fn new(set: &'a FactSet, defs: &'a Definitions, start: NaiveDate, end: NaiveDate) -> Self {
+        Self {
+            set,
+            defs,
+            start,
+            end,
+            people: HashMap::new(),
+        }
+    }
+
+    fn value(&mut self, ind: &Indicator) -> Result<(Value, Breakdown), ReportError> {
+        if let Some(ratio) = &ind.ratio {
+            let part = |this: &mut Self, code: &str| -> Result<i64, ReportError> {
+                let p = this
+                    .defs
+                    .indicator(code)
+                    .ok_or_else(|| ReportError::UnknownIndicator(code.to_owned()))?;
+                Ok(this.value(p)?.0.whole())
+            };
+            let numerator = part(self, &ratio.numerator)?;
+            let denominator = part(self, &ratio.denominator)?;
+            return Ok((
+                Value::Percent {
+                    numerator,
+                    denominator,
+                    percent: percent(numerator, denominator),
+                },
+                Breakdown::new(),
+            ));
+        }
+        let measure = ind.measure.unwrap_or(Measure::Records);
+        let matching = self.matching(ind)?;
+        let mut total = Tally::new(measure);
+        let mut by: BTreeMap<&'static str, BTreeMap<String, Tally>> = BTreeMap::new();
+        for &i in &matching {
+            let fact = &self.set.facts[i];
+            total.add(fact);
+            for (dim, bucket) in self.buckets(fact) {
+                by.entry(dim)
+                    .or_default()
+                    .entry(bucket)
+                    .or_insert_with(|| Tally::new(measure))
+                    .add(fact);
+            }
+        }
+        let breakdown = by
+            .into_iter()
+            .map(|(dim, buckets)| {
+                (
+                    dim.to_owned(),
+                    buckets.into_iter().map(|(b, t)| (b, t.value())).collect(),
+                )
+            })
+            .collect();
+        let value = match measure {
+            Measure::AmountVnd => Value::AmountVnd {
+                value: total.value(),
+            },
+            _ => Value::Count {
+                value: total.value(),
+            },
+        };
+        Ok((value, breakdown))
+    }
+
+    fn buckets(&self, fact: &Fact) -> Vec<(&'static str, String)> {
+        let person = fact.person().and_then(|p| self.set.persons.get(&p));
+        let commune = match fact.point() {
+            Some(point) => self.set.point_communes.get(&point).copied(),
+            None => person.and_then(|p| p.commune),
+        };
+        let mut out = vec![(
+            "commune",
+            commune.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
+        )];
+        if !matches!(fact, Fact::Session { .. }) {
+            out.push((
+                "sex",
+                person.map_or_else(|| "unknown".to_owned(), |p| p.sex.code().to_owned()),
+            ));
+            let age = person.map(|p| self.end.year() - p.birth_year);
+            let band = age
+                .and_then(|a| u32::try_from(a).ok())
+                .and_then(|a| self.defs.age_band(a))
+                .map_or_else(|| "unknown".to_owned(), |b| b.code.clone());
+            out.push(("age_band", band));
+        }
+        if fact.point().is_none() {
+            let kind = fact
+                .episode()
+                .and_then(|e| self.set.episodes.get(&e))
+                .map_or_else(|| "none".to_owned(), |k| k.code().to_owned());
+            out.push(("episode_kind", kind));
+        }
+        out
+    }
+
+    /// Indexes of the facts an indicator counts.
+    fn matching(&mut self, ind: &Indicator) -> Result<Vec<usize>, ReportError> {
+        let Some(source) = ind.source else {
+            return Ok(Vec::new());
+        };
+        let f = &ind.filter;
+        let restrict = match &f.people_of {
+            Some(code) => Some(self.people_of(code)?),
+            None => None,
+        };
+        let (start, end) = (self.start, self.end);
+        let in_period = |d: NaiveDate| start <= d && d <= end;
+        let listed = |list: &Option<Vec<String>>, code: &str| {
+            list.as_ref().is_none_or(|l| l.iter().any(|c| c == code))
+        };
+        let mut out = Vec::new();
+        for (i, fact) in self.set.facts.iter().enumerate() {
+            let hit = match (source, fact) {
+                (
+                    Source::Episode,
+                    Fact::Episode {
+                        kind,
+                        status,
+                        after,
+                        start: began,
+                        ended_on,
+                        completion_reported_on,
+                        file_opened_on,
+                        decision_date,
+                        ..
+                    },
+                ) => {
+                    let (status_code, reason) = status_parts(*status);
+                    let date_of = |d: EpisodeDate| match d {
+                        EpisodeDate::Start => Some(*began),
+                        EpisodeDate::EndedOn => *ended_on,
+                        EpisodeDate::CompletionReportedOn => *completion_reported_on,
+                        EpisodeDate::FileOpenedOn => *file_opened_on,
+                        EpisodeDate::DecisionDate => *decision_date,
+                    };
+                    let reached = !matches!(status, EpisodeStatus::Draft | EpisodeStatus::Proposed);
+                    let in_force_on =
+                        |d: NaiveDate| reached && *began <= d && ended_on.is_none_or(|e| e > d);
+                    listed(&f.kind, kind.code())
+                        && listed(&f.status, status_code)
+                        && f.reason
+                            .as_ref()
+                            .is_none_or(|l| reason.is_some_and(|r| l.iter().any(|c| c == r.code())))
+                        && f.after
+                            .as_ref()
+                            .is_none_or(|l| after.is_some_and(|a| l.iter().any(|c| c == a.code())))
+                        && f.date.is_none_or(|d| date_of(d).is_some_and(in_period))
+                        && f.has_date
+                            .as_ref()
+                            .is_none_or(|l| l.iter().all(|d| date_of(*d).is_some()))
+                        && (f.active_at_end != Some(true) || in_force_on(end))
+                        && (f.active_during != Some(true)
+                            || (reached && *began <= end && ended_on.is_none_or(|e| e >= start)))
+                }
+                (Source::Visit, Fact::Visit { day, services, .. }) => {
+                    in_period(*day)
+                        && f.services_any.as_ref().is_none_or(|l| {
+                            services.iter().any(|s| l.iter().any(|c| c == s.code()))
+                        })
+                }
+                (
+                    Source::DrugTest,
+                    Fact::DrugTest {
+                        day, kind, result, ..
+                    },
+                ) => {
+                    in_period(*day)
+                        && listed(&f.kind, kind.code())
+                        && listed(&f.result, result.code())
+                }
+                (Source::Benefit, Fact::Benefit { day, kind, .. }) => {
+                    in_period(*day) && listed(&f.kind, kind.code())
+                }
+                (
+                    Source::Referral,
+                    Fact::Referral {
+                        day, to, status, ..
+                    },
+                ) => {
+                    in_period(*day)
+                        && listed(&f.kind, to.code())
+                        && listed(&f.status, status.code())
+                }
+                (Source::Relapse, Fact::Relapse { day, .. })
+                | (Source::Attendance, Fact::Attendance { day, .. }) => in_period(*day),
+                (
+                    Source::Session,
+                    Fact::Session {
+                        day, kind, status, ..
+                    },
+                ) => {
+                    in_period(*day)
+                        && listed(&f.kind, kind.code())
+                        && listed(&f.status, status.code())
+                }
+                (Source::Deadline, Fact::Deadline { check, .. }) => {
+                    let mut as_of_end = *check;
+                    as_of_end.done_on = check.done_on.filter(|d| *d <= end);
+                    let status: DeadlineStatus = as_of_end.status(end);
+                    in_period(check.due)
+                        && listed(&f.kind, check.kind.code())
+                        && listed(&f.deadline, status.code())
+                }
+                _ => false,
+            };
+            let allowed = restrict
+                .as_ref()
+                .is_none_or(|people| fact.person().is_some_and(|p| people.contains(&p)));
+            if hit && allowed {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
+    fn people_of(&mut self, code: &str) -> Result<HashSet<Id>, ReportError> {
+        if let Some(set) = self.people.get(code) {
+            return Ok(set.clone());
+        }
+        let ind = self
+            .defs
+            .indicator(code)
+            .ok_or_else(|| ReportError::UnknownIndicator(code.to_owned()))?;
+        let matching = self.matching(ind)?;
+        let set: HashSet<Id> = matching
+            .iter()
+            .filter_map(|&i| self.set.facts[i].person())
+            .collect();
+        self.people.insert(code.to_owned(), set.clone());
+        Ok(set)
+    }
+}
+
+/// Adds up one measure.
+enum Tally {
+    Records(i64),
+    Amount(i64),
+    Attendances(i64),
+    People(HashSet<Id>),
+}
+
+impl Tally {
+    fn new(measure: Measure) -> Self {
+        match measure {
+            Measure::Records => Tally::Records(0),
+            Measure::People => Tally::People(HashSet::new()),
+            Measure::AmountVnd => Tally::Amount(0),
+            Measure::Attendance => Tally::Attendances(0),
+        }
+    }
+
+    fn add(&mut self, fact: &Fact) {
+        match self {
+            Tally::Records(n) => *n += 1,
+            Tally::People(set) => {
+                if let Some(p) = fact.person() {
+                    set.insert(p);
+                }
+            }
+            Tally::Amount(sum) => {
+                if let Fact::Benefit { amount_vnd, .. } = fact {
+                    *sum = sum.saturating_add(*amount_vnd);
+                }
+            }
+            Tally::Attendances(sum) => {
+                if let Fact::Attendance { count, .. } = fact {
+                    *sum = sum.saturating_add(i64::from(*count));
+                }
+            }
+        }
+    }
+
+    fn value(&self) -> i64 {
+        match self {
+            Tally::Records(n) | Tally::Amount(n) | Tally::Attendances(n) => *n,
+            Tally::People(p) => i64::try_from(p.len()).unwrap_or(i64::MAX),
+        }
+    }
+}

@@ -1,0 +1,313 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+
+use super::worked::{EXPECTED_2026_10, EXPECTED_PERCENT, records};
+use super::*;
+use crate::domain::{Calendar, Id, LegalParams};
+
+fn worked() -> (FactSet, Id) {
+    let (home, point) = (Id::new(), Id::new());
+    let facts = records(home, point, Id::new())
+        .iter()
+        .flat_map(|r| Fact::of(r, Calendar::embedded(), LegalParams::embedded()))
+        .collect();
+    (FactSet::new(facts, HashMap::from([(point, home)])), home)
+}
+
+#[test]
+fn the_embedded_definitions_load_and_every_template_row_is_known() {
+    let defs = Definitions::embedded().unwrap();
+    assert!(!defs.version.is_empty());
+    for t in &defs.templates {
+        for s in &t.sections {
+            for r in &s.rows {
+                assert!(defs.indicator(&r.indicator).is_some(), "{}", r.indicator);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_worked_commune_gives_the_hand_worked_numbers() {
+    let defs = Definitions::embedded().unwrap();
+    let (set, _) = worked();
+    let report = set
+        .report(&defs, "01-BCN", Period::parse("2026-10").unwrap())
+        .unwrap();
+    let codes: Vec<&str> = report.rows().map(|r| r.code.as_str()).collect();
+    let expected: Vec<&str> = EXPECTED_2026_10.iter().map(|(c, _)| *c).collect();
+    assert_eq!(codes, expected, "the template's rows, in order");
+    for (code, want) in EXPECTED_2026_10 {
+        let row = report.row(code).unwrap();
+        assert_eq!(row.value.whole(), *want, "{code}");
+    }
+    for (code, num, den, pct) in EXPECTED_PERCENT {
+        assert_eq!(
+            report.row(code).unwrap().value,
+            Value::Percent {
+                numerator: *num,
+                denominator: *den,
+                percent: Some(*pct)
+            },
+            "{code}"
+        );
+    }
+    assert_eq!(
+        report.row("BEN_LOAN_VND").unwrap().value,
+        Value::AmountVnd { value: 30_000_000 }
+    );
+}
+
+#[test]
+fn breakdowns_by_commune_sex_age_and_episode_kind() {
+    let defs = Definitions::embedded().unwrap();
+    let (set, home) = worked();
+    let report = set
+        .report(&defs, "01-BCN", Period::parse("2026-10").unwrap())
+        .unwrap();
+    // FILE_ACTIVE_END = A (male, 36, post-rehab), D (male, 16, voluntary community rehab),
+    // E (female, 41, drug-user management), all of `home`.
+    let b = &report.row("FILE_ACTIVE_END").unwrap().breakdown;
+    let bucket = |dim: &str, key: &str| b[dim].get(key).copied().unwrap_or(0);
+    assert_eq!(bucket("commune", &home.to_string()), 3);
+    assert_eq!(b["commune"].len(), 1);
+    assert_eq!(bucket("sex", "male"), 2);
+    assert_eq!(bucket("sex", "female"), 1);
+    assert_eq!(bucket("age_band", "30_39"), 1);
+    assert_eq!(bucket("age_band", "under_18"), 1);
+    assert_eq!(bucket("age_band", "40_49"), 1);
+    assert_eq!(bucket("episode_kind", "post_rehab"), 1);
+    assert_eq!(bucket("episode_kind", "voluntary_community_rehab"), 1);
+    assert_eq!(bucket("episode_kind", "drug_user_management"), 1);
+    // Attendance is by the point's commune; walk-ins have no sex.
+    let att = &report.row("ATTENDANCE").unwrap().breakdown;
+    assert_eq!(att["commune"][&home.to_string()], 10);
+    assert_eq!(att["sex"]["male"], 3);
+    assert_eq!(att["sex"]["unknown"], 7);
+    // Loans by sex: both to A.
+    let loans = &report.row("BEN_LOAN_VND").unwrap().breakdown;
+    assert_eq!(loans["sex"]["male"], 30_000_000);
+}
+
+#[test]
+fn a_deadline_counts_in_the_period_it_falls_due() {
+    let defs = Definitions::embedded().unwrap();
+    let (set, _) = worked();
+    // C's transfer: moved 27 Oct, due Tue 3 Nov, notified 2 Nov: met, in November.
+    let nov = Period::parse("2026-11").unwrap();
+    let report = set.report(&defs, "01-BCN", nov).unwrap();
+    assert_eq!(report.row("DEADLINES_DECIDED").unwrap().value.whole(), 1);
+    assert_eq!(report.row("DEADLINES_MET").unwrap().value.whole(), 1);
+    // November's visits: v6 (18:00 UTC on 31 Oct is 1 Nov in Vietnam).
+    assert_eq!(report.row("VISITS").unwrap().value.whole(), 1);
+    assert_eq!(report.row("BEN_VOCATIONAL").unwrap().value.whole(), 1);
+}
+
+#[test]
+fn the_half_year_and_the_year_roll_up_the_same_facts() {
+    let defs = Definitions::embedded().unwrap();
+    let (set, _) = worked();
+    let h2 = set
+        .report(&defs, "PROVINCE-H", Period::parse("2026-H2").unwrap())
+        .unwrap();
+    // In force on 31 Dec: eA, eD, eE2 (nothing ends later in the data).
+    assert_eq!(h2.row("FILE_ACTIVE_END").unwrap().value.whole(), 3);
+    // July–December: the October completers; the 2 Nov vocational training.
+    assert_eq!(h2.row("COMPLETERS").unwrap().value.whole(), 3);
+    assert_eq!(h2.row("BEN_VOCATIONAL").unwrap().value.whole(), 1);
+    // Deadlines: October's six and November's one; met 3 + 1 of 7.
+    assert_eq!(
+        h2.row("DEADLINES_MET_PCT").unwrap().value,
+        Value::Percent {
+            numerator: 4,
+            denominator: 7,
+            percent: Some(57.1)
+        }
+    );
+    let year = set
+        .report(&defs, "PROVINCE-Y", Period::parse("2026").unwrap())
+        .unwrap();
+    // Under post-rehab management in 2026: eA, eC, eE → relapse rate 1 of 3.
+    assert_eq!(year.row("PR_DURING").unwrap().value.whole(), 3);
+    assert_eq!(year.row("RELAPSE_RATE").unwrap().value.number(), Some(33.3));
+}
+
+#[test]
+fn explain_lists_the_records_behind_a_number() {
+    let defs = Definitions::embedded().unwrap();
+    let (set, _) = worked();
+    let oct = Period::parse("2026-10").unwrap();
+    let ids = set.explain(&defs, "BEN_LOAN_VND", oct).unwrap();
+    assert_eq!(ids.len(), 2, "the two loans");
+    // A ratio explains its numerator: the reached visits of A and D.
+    assert_eq!(set.explain(&defs, "REACHED_PCT", oct).unwrap().len(), 2);
+    assert!(matches!(
+        set.explain(&defs, "NOPE", oct),
+        Err(ReportError::UnknownIndicator(_))
+    ));
+}
+
+#[test]
+fn a_template_refuses_another_kind_of_period_and_unknown_codes() {
+    let defs = Definitions::embedded().unwrap();
+    let (set, _) = worked();
+    assert!(matches!(
+        set.report(&defs, "01-BCN", Period::parse("2026-H1").unwrap()),
+        Err(ReportError::WrongPeriodKind { .. })
+    ));
+    assert!(matches!(
+        set.report(&defs, "99-XYZ", Period::parse("2026-10").unwrap()),
+        Err(ReportError::UnknownTemplate(_))
+    ));
+}
+
+#[test]
+fn periods_parse_print_and_bound() {
+    for (text, start, end) in [
+        ("2026-10", "2026-10-01", "2026-10-31"),
+        ("2024-02", "2024-02-01", "2024-02-29"),
+        ("2026-Q4", "2026-10-01", "2026-12-31"),
+        ("2026-H1", "2026-01-01", "2026-06-30"),
+        ("2026-H2", "2026-07-01", "2026-12-31"),
+        ("2026", "2026-01-01", "2026-12-31"),
+    ] {
+        let p = Period::parse(text).unwrap();
+        assert_eq!(p.to_string(), text);
+        assert_eq!(p.start().to_string(), start);
+        assert_eq!(p.end().to_string(), end);
+    }
+    assert_eq!(
+        Period::parse("2026-12").unwrap().next().to_string(),
+        "2027-01"
+    );
+    for bad in [
+        "",
+        "2026-13",
+        "2026-00",
+        "2026-1",
+        "26-10",
+        "2026-H3",
+        "2026-Q0",
+        "2026-10-01",
+        "abcd",
+        "2026-",
+        "１２３４",
+        "2026-+1",
+        "9999",
+    ] {
+        assert!(
+            matches!(Period::parse(bad), Err(ReportError::InvalidPeriod(_))),
+            "{bad:?}"
+        );
+    }
+}
+
+#[test]
+fn definitions_refuse_what_the_engine_would_have_to_guess() {
+    let base: serde_json::Value =
+        serde_json::from_str(include_str!("../../data/reports.json")).unwrap();
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = base.clone();
+        edit(&mut v);
+        Definitions::from_json(&v.to_string())
+    };
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "unknown field",
+            Box::new(|v| v["indicators"][0]["colour"] = "red".into()),
+        ),
+        (
+            "unknown kind code",
+            Box::new(|v| v["indicators"][1]["filter"]["kind"][0] = "home".into()),
+        ),
+        (
+            "filter not for source",
+            Box::new(|v| {
+                v["indicators"][1]["filter"]["services_any"] = serde_json::json!(["counselling"])
+            }),
+        ),
+        (
+            "episode without date rule",
+            Box::new(|v| {
+                v["indicators"][1]["filter"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("date");
+            }),
+        ),
+        (
+            "repeated code",
+            Box::new(|v| v["indicators"][1]["code"] = "FILE_ACTIVE_END".into()),
+        ),
+        (
+            "ratio of unknown",
+            Box::new(|v| v["indicators"][18]["ratio"]["numerator"] = "NOPE".into()),
+        ),
+        (
+            "template names unknown",
+            Box::new(|v| v["templates"][0]["sections"][0]["rows"][0]["indicator"] = "NOPE".into()),
+        ),
+        (
+            "age bands with a gap",
+            Box::new(|v| v["age_bands"][1]["min"] = 19.into()),
+        ),
+        (
+            "empty filter list",
+            Box::new(|v| v["indicators"][1]["filter"]["kind"] = serde_json::json!([])),
+        ),
+        (
+            "amount of visits",
+            Box::new(|v| v["indicators"][21]["measure"] = "amount_vnd".into()),
+        ),
+    ];
+    for (what, edit) in cases {
+        assert!(
+            matches!(with(&*edit), Err(ReportError::Definitions(_))),
+            "{what}"
+        );
+    }
+    assert!(matches!(
+        Definitions::from_json("{"),
+        Err(ReportError::Definitions(_))
+    ));
+}
+
+#[test]
+fn facts_carry_no_names_or_notes() {
+    let (set, _) = worked();
+    let json = serde_json::to_string(set.facts()).unwrap();
+    for marker in ["marker", "Nguyễn", "Trung tâm"] {
+        assert!(!json.contains(marker), "{marker}");
+    }
+}
+
+#[test]
+fn values_print_in_vietnamese_number_format() {
+    assert_eq!(Value::Count { value: 1234 }.to_text(), "1.234");
+    assert_eq!(
+        Value::AmountVnd { value: 30_000_000 }.to_text(),
+        "30.000.000 đ"
+    );
+    assert_eq!(
+        Value::Percent {
+            numerator: 2,
+            denominator: 3,
+            percent: Some(66.7)
+        }
+        .to_text(),
+        "66,7 % (2/3)"
+    );
+    assert_eq!(
+        Value::Percent {
+            numerator: 0,
+            denominator: 0,
+            percent: None
+        }
+        .to_text(),
+        "– (0/0)"
+    );
+    assert_eq!(Value::Count { value: 0 }.to_text(), "0");
+    assert_eq!(Value::Count { value: 100 }.to_text(), "100");
+}

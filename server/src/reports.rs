@@ -1,0 +1,90 @@
+//! Reports for any org subtree and period, from the report facts the store keeps beside the
+//! records (`donghanh_core::report`: the same definitions and engine a supervisor's phone runs).
+//!
+//! Who may see what (DESIGN.md §2): a supervisor the report of their commune (or a unit in it);
+//! an officer any unit within their own; nobody else. Reports are aggregates: counts, amounts,
+//! percentages, and breakdowns keyed by random org-unit ids and codes.
+
+use std::collections::HashMap;
+
+use donghanh_core::domain::{Id, OrgTree, OrgUnitKind, Role, User};
+use donghanh_core::report::{Definitions, FactSet, Period, Report, ReportError};
+
+use crate::store::{StoreError, SyncStore};
+
+/// Why a report was not computed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportFailure {
+    /// The org unit does not exist.
+    #[error("no such org unit")]
+    UnknownOrg,
+    /// The caller may not see this unit's report.
+    #[error("not allowed")]
+    Forbidden,
+    /// The request names a wrong template or period.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Whether `user` may see the reports of `org`.
+#[must_use]
+pub fn may_see(user: &User, org: Id, tree: &OrgTree) -> bool {
+    match user.role {
+        Role::Supervisor => tree
+            .commune_of(user.org_unit)
+            .is_some_and(|commune| tree.is_within(org, commune)),
+        Role::Officer => tree.is_within(org, user.org_unit),
+        _ => false,
+    }
+}
+
+/// Computes `template` for `period` over `org` and everything below it. `viewer`: the user
+/// asking (checked with [`may_see`]); `None` for the server's own command line.
+///
+/// # Errors
+/// [`ReportFailure`].
+pub async fn compute<S: SyncStore>(
+    store: &S,
+    viewer: Option<&User>,
+    org: Id,
+    template: &str,
+    period: Period,
+) -> Result<Report, ReportFailure> {
+    let defs = Definitions::embedded()?;
+    // A wrong template or period answers before anything is read.
+    let wanted = defs.template(template)?;
+    if wanted.period != period.kind() {
+        return Err(ReportError::WrongPeriodKind {
+            template: wanted.code.clone(),
+            expected: wanted.period,
+            given: period.kind(),
+        }
+        .into());
+    }
+    let tree = OrgTree::new(store.org_units().await?).map_err(StoreError::Invalid)?;
+    if !tree.contains(org) {
+        return Err(ReportFailure::UnknownOrg);
+    }
+    if viewer.is_some_and(|v| !may_see(v, org, &tree)) {
+        return Err(ReportFailure::Forbidden);
+    }
+    let (mut communes, mut points) = (Vec::new(), Vec::new());
+    for id in tree.subtree(org) {
+        match tree.get(id).map(|u| u.kind) {
+            Some(OrgUnitKind::Commune) => communes.push(id),
+            Some(OrgUnitKind::CommunityPoint) => points.push(id),
+            _ => {}
+        }
+    }
+    let point_communes: HashMap<Id, Id> = points
+        .iter()
+        .filter_map(|p| tree.commune_of(*p).map(|c| (*p, c)))
+        .collect();
+    let facts = store
+        .report_facts(communes, points, period.start(), period.end())
+        .await?;
+    Ok(FactSet::new(facts, point_communes).report(&defs, template, period)?)
+}

@@ -1,0 +1,254 @@
+//! Reports end to end: the hand-worked commune (`donghanh_core::report::worked`) recorded on a
+//! supervisor's phone, synced to the real server, and its report computed by the server (API
+//! and command line) and by another supervisor phone offline — the same numbers everywhere,
+//! and the province's half-year rolls up two communes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use donghanh_core::Device;
+use donghanh_core::domain::{AnyRecord, Id, OrgUnitKind, Role};
+use donghanh_core::report::worked::{EXPECTED_2026_10, EXPECTED_PERCENT, NAMES, records};
+use donghanh_core::report::{Period, Report, Value};
+use donghanh_e2e::{RawDevice, TestServer};
+
+fn add(device: &Device, record: &AnyRecord) {
+    let result = match record {
+        AnyRecord::Person(r) => device.add_record(r),
+        AnyRecord::Episode(r) => device.add_record(r),
+        AnyRecord::Visit(r) => device.add_record(r),
+        AnyRecord::DrugTest(r) => device.add_record(r),
+        AnyRecord::SupportBenefit(r) => device.add_record(r),
+        AnyRecord::Referral(r) => device.add_record(r),
+        AnyRecord::RelapseEvent(r) => device.add_record(r),
+        AnyRecord::Session(r) => device.add_record(r),
+        AnyRecord::Attendance(r) => device.add_record(r),
+        AnyRecord::Transfer(r) => device.add_record(r),
+        other => panic!("the worked commune has no {:?}", other.kind()),
+    };
+    result.unwrap_or_else(|e| panic!("{:?}: {e}", record.kind()));
+}
+
+fn check_expected(report: &Report, factor: i64) {
+    for (code, want) in EXPECTED_2026_10 {
+        assert_eq!(
+            report.row(code).unwrap().value.whole(),
+            want * factor,
+            "{code}"
+        );
+    }
+    for (code, num, den, pct) in EXPECTED_PERCENT {
+        assert_eq!(
+            report.row(code).unwrap().value,
+            Value::Percent {
+                numerator: num * factor,
+                denominator: den * factor,
+                percent: Some(*pct)
+            },
+            "{code}"
+        );
+    }
+}
+
+/// The server's binary, built by `cargo test --workspace` beside this test's.
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("donghanh-server");
+    assert!(
+        bin.exists(),
+        "{} is missing: run cargo test --workspace",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn the_server_the_api_the_command_line_and_a_phone_give_the_hand_worked_numbers() {
+    let server = TestServer::start();
+    let commune2 = server.add_unit("Xã Thứ Hai", OrgUnitKind::Commune, Some(server.province));
+    let point2 = server.add_unit("Điểm Thứ Hai", OrgUnitKind::CommunityPoint, Some(commune2));
+    let _ = server.add_user("gs.mot", Role::Supervisor);
+    let _ = server.add_user_at("gs.hai", Role::Supervisor, commune2, None);
+    let _ = server.add_user_at("cb.tinh", Role::Officer, server.province, None);
+    let _ = server.add_user("tnv.an", Role::Volunteer);
+    let dirs = tempfile::tempdir().unwrap();
+
+    // Each commune's supervisor records its worked commune and syncs.
+    let phone1 = server.enroll(&dirs.path().join("gs1"), "gs.mot");
+    for r in records(server.commune, server.point, commune2) {
+        add(&phone1, &r);
+    }
+    let report1 = phone1.sync().unwrap();
+    assert_eq!(report1.rejected, 0, "{report1:?}");
+    let phone2 = server.enroll(&dirs.path().join("gs2"), "gs.hai");
+    for r in records(commune2, point2, server.commune) {
+        add(&phone2, &r);
+    }
+    assert_eq!(phone2.sync().unwrap().rejected, 0);
+
+    // A second phone of the first supervisor downloads the commune and computes offline.
+    let fresh = server.enroll(&dirs.path().join("gs1-new"), "gs.mot");
+    fresh.sync().unwrap();
+    let oct = Period::parse("2026-10").unwrap();
+    let on_phone = fresh.report("01-BCN", oct).unwrap();
+    check_expected(&on_phone, 1);
+    // The phone that recorded it agrees, breakdowns included.
+    phone1.sync().unwrap();
+    assert_eq!(phone1.report("01-BCN", oct).unwrap(), on_phone);
+
+    // The API gives the same report, to the supervisor and to the province officer.
+    let sup = RawDevice::enroll(&server, "gs.mot");
+    let path = format!("/v1/reports/01-BCN?org={}&period=2026-10", server.commune);
+    let (status, body) = sup.get(&path);
+    assert_eq!(status, 200, "{body}");
+    let from_api: Report = serde_json::from_value(body).unwrap();
+    assert_eq!(from_api, on_phone, "the server and the phone disagree");
+    let officer = RawDevice::enroll(&server, "cb.tinh");
+    let (status, body) = officer.get(&path);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_value::<Report>(body).unwrap(), on_phone);
+
+    // The province's half-year rolls up both communes: every count doubles, every
+    // percentage stays (the two communes are the same story).
+    let (status, body) = officer.get(&format!(
+        "/v1/reports/PROVINCE-H?org={}&period=2026-H2",
+        server.province
+    ));
+    assert_eq!(status, 200, "{body}");
+    let h2: Report = serde_json::from_value(body).unwrap();
+    assert_eq!(h2.row("FILE_ACTIVE_END").unwrap().value.whole(), 6);
+    assert_eq!(h2.row("COMPLETERS").unwrap().value.whole(), 6);
+    assert_eq!(h2.row("BEN_LOAN_VND").unwrap().value.whole(), 60_000_000);
+    assert_eq!(h2.row("ATTENDANCE").unwrap().value.whole(), 20);
+    // Over July–December E is reached too (counselling on 30 September and 1 November),
+    // so all three people with a file in each commune are: 6 of 6.
+    assert_eq!(
+        h2.row("REACHED_PCT").unwrap().value,
+        Value::Percent {
+            numerator: 6,
+            denominator: 6,
+            percent: Some(100.0)
+        }
+    );
+    let by_commune = &h2.row("FILE_ACTIVE_END").unwrap().breakdown["commune"];
+    assert_eq!(by_commune[&server.commune.to_string()], 3);
+    assert_eq!(by_commune[&commune2.to_string()], 3);
+
+    // The server keeps report facts beside the records: none of them holds a name or a note
+    // in clear (a person's fact is sealed).
+    for file in ["server.db", "server.db-wal"] {
+        let bytes = std::fs::read(server.dir.path().join(file)).unwrap_or_default();
+        for marker in NAMES.iter().copied().chain(["markervisit", "markerdoctor"]) {
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+                "{marker} in {file}"
+            );
+        }
+    }
+
+    // The server's command line, on the same data directory.
+    let out = Command::new(server_binary())
+        .arg("--data")
+        .arg(server.dir.path())
+        .args(["report", "--org", &server.commune.to_string()])
+        .args(["--period", "2026-10", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_cli: Report = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(from_cli, on_phone, "the server's command line disagrees");
+    let text = Command::new(server_binary())
+        .arg("--data")
+        .arg(server.dir.path())
+        .args(["report", "--org", &server.commune.to_string()])
+        .args(["--period", "2026-10"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.contains("30.000.000 đ"), "{text}");
+    assert!(text.contains("66,7 % (2/3)"), "{text}");
+    for name in NAMES {
+        assert!(!text.contains(name), "a name in the report");
+    }
+}
+
+#[test]
+fn reports_answer_only_those_who_may_see_them_and_refuse_bad_requests() {
+    let server = TestServer::start();
+    let commune2 = server.add_unit("Xã Thứ Hai", OrgUnitKind::Commune, Some(server.province));
+    let _ = server.add_user("gs.mot", Role::Supervisor);
+    let _ = server.add_user("tnv.an", Role::Volunteer);
+    let _ = server.add_user_at(
+        "tv.binh",
+        Role::Counsellor,
+        server.commune,
+        Some(server.point),
+    );
+    let _ = server.add_user_at("cb.xa2", Role::Officer, commune2, None);
+    let sup = RawDevice::enroll(&server, "gs.mot");
+    let report = |who: &RawDevice, org: Id, query: &str| {
+        who.get(&format!("/v1/reports/01-BCN?org={org}&{query}"))
+    };
+    // Another commune, the province above: not the supervisor's.
+    for org in [commune2, server.province] {
+        let (status, body) = report(&sup, org, "period=2026-10");
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["code"], "forbidden");
+    }
+    // A unit within their commune: allowed (the point's sessions only).
+    assert_eq!(report(&sup, server.point, "period=2026-10").0, 200);
+    // Volunteers and counsellors see no report; an officer only within their own unit.
+    for who in ["tnv.an", "tv.binh"] {
+        let d = RawDevice::enroll(&server, who);
+        assert_eq!(report(&d, server.commune, "period=2026-10").0, 403, "{who}");
+    }
+    let officer2 = RawDevice::enroll(&server, "cb.xa2");
+    assert_eq!(report(&officer2, server.commune, "period=2026-10").0, 403);
+    assert_eq!(report(&officer2, commune2, "period=2026-10").0, 200);
+    // Bad requests: 4xx with the error body.
+    for (query, status) in [
+        ("period=2026-13", 400),
+        ("period=2026-H1", 400),
+        ("period=", 400),
+        ("", 400),
+        ("period=2026-10&colour=red", 400),
+    ] {
+        let (got, body) = report(&sup, server.commune, query);
+        assert_eq!(got, status, "{query}: {body}");
+        assert_eq!(body["code"], "invalid_input", "{query}");
+    }
+    let (status, body) = sup.get(&format!(
+        "/v1/reports/99-XYZ?org={}&period=2026-10",
+        server.commune
+    ));
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = report(&sup, Id::new(), "period=2026-10");
+    assert_eq!(status, 404);
+    let (status, _) = sup.get("/v1/reports/01-BCN?org=not-an-id&period=2026-10");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn only_a_supervisor_phone_computes_the_commune_report() {
+    let server = TestServer::start();
+    let _ = server.add_user("tnv.an", Role::Volunteer);
+    let dirs = tempfile::tempdir().unwrap();
+    let phone = server.enroll(&dirs.path().join("v"), "tnv.an");
+    let err = phone
+        .report("01-BCN", Period::parse("2026-10").unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            donghanh_core::Error::Report(donghanh_core::report::ReportError::NotSupervisor)
+        ),
+        "{err:?}"
+    );
+}
