@@ -260,8 +260,7 @@ pub async fn report<S: SyncStore>(
     ApiPath(template): ApiPath<String>,
     query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<Json<donghanh_core::report::Report>, ApiError> {
-    use crate::reports::ReportFailure;
-    use donghanh_core::report::{Period, ReportError};
+    use donghanh_core::report::Period;
     let Query(q) = query.map_err(|_| {
         ApiError::Invalid(
             "expected org (an org-unit id) and period (YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY)"
@@ -285,13 +284,81 @@ pub async fn report<S: SyncStore>(
         period,
     )
     .await
-    .map_err(|e| match e {
+    .map_err(report_failure)?;
+    tracing::info!(device = %caller.device, template = %report.template, period = %report.period, "report");
+    Ok(Json(report))
+}
+
+fn report_failure(e: crate::reports::ReportFailure) -> ApiError {
+    use crate::reports::ReportFailure;
+    use donghanh_core::report::ReportError;
+    match e {
         ReportFailure::UnknownOrg => ApiError::NotFound,
         ReportFailure::Forbidden => ApiError::Forbidden,
         ReportFailure::Report(ReportError::UnknownTemplate(_)) => ApiError::NotFound,
         ReportFailure::Report(e) => ApiError::Invalid(e.to_string()),
         ReportFailure::Store(e) => e.into(),
+    }
+}
+
+/// `PUT /v1/plans`: sets the plan of an org unit for a period (replacing one set before), by a
+/// supervisor for their commune or an officer within their unit.
+pub async fn put_plan<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    ApiJson(plan): ApiJson<donghanh_core::report::Plan>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let user = state
+        .store
+        .user(caller.user)
+        .await?
+        .ok_or(ApiError::Unauthorised)?
+        .user;
+    crate::reports::set_plan(&*state.store, Some(&user), plan, Utc::now())
+        .await
+        .map_err(report_failure)?;
+    tracing::info!(device = %caller.device, "plan set");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// The query of `GET /v1/plans`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanQuery {
+    /// The org unit.
+    pub org: uuid::Uuid,
+    /// The plan's period.
+    pub period: String,
+    /// Count to this day (default: today in Vietnam; kept inside the plan's period).
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+/// `GET /v1/plans?org=…&period=…[&as_of=YYYY-MM-DD]`: a plan's progress.
+pub async fn plan<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    query: Result<Query<PlanQuery>, QueryRejection>,
+) -> Result<Json<donghanh_core::report::PlanProgress>, ApiError> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::Invalid(
+            "expected org (an org-unit id), period and optional as_of (YYYY-MM-DD)".into(),
+        )
     })?;
-    tracing::info!(device = %caller.device, template = %report.template, period = %report.period, "report");
-    Ok(Json(report))
+    let period = donghanh_core::report::Period::parse(&q.period).map_err(|_| {
+        ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
+    })?;
+    let user = state
+        .store
+        .user(caller.user)
+        .await?
+        .ok_or(ApiError::Unauthorised)?
+        .user;
+    let as_of = q
+        .as_of
+        .unwrap_or_else(|| donghanh_core::domain::vn_date(Utc::now()));
+    let progress =
+        crate::reports::plan_progress(&*state.store, Some(&user), Id::from(q.org), period, as_of)
+            .await
+            .map_err(report_failure)?;
+    Ok(Json(progress))
 }

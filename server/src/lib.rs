@@ -250,6 +250,10 @@ impl<S: SyncStore> Table<S> {
     fn post<H: Handler<T, AppState<S>>, T: 'static>(self, path: &'static str, h: H) -> Self {
         self.add(Method::POST, path, axum::routing::post(h))
     }
+
+    fn put<H: Handler<T, AppState<S>>, T: 'static>(self, path: &'static str, h: H) -> Self {
+        self.add(Method::PUT, path, axum::routing::put(h))
+    }
 }
 
 /// Every route, once.
@@ -271,6 +275,8 @@ fn table<S: SyncStore>() -> Table<S> {
     .get("/v1/conflicts", api::conflicts::<S>)
     .post("/v1/conflicts/{id}/resolve", api::resolve::<S>)
     .get("/v1/reports/{template}", api::report::<S>)
+    .put("/v1/plans", api::put_plan::<S>)
+    .get("/v1/plans", api::plan::<S>)
     .post("/v1/admin/devices/{id}/revoke", auth::revoke_device::<S>)
 }
 

@@ -56,6 +56,9 @@ enum Command {
     Admin(Admin),
     /// Load a realistic demo commune (into a new data directory) and print the accounts to try.
     Demo,
+    /// Plans and targets of an org unit.
+    #[command(subcommand)]
+    Plan(PlanCmd),
     /// Compute a report for an org unit and everything below it, for a period; prints it as
     /// text (Vietnamese, then English) or, with --json, as the API returns it.
     Report {
@@ -105,6 +108,59 @@ enum Admin {
 }
 
 #[derive(Subcommand, Debug)]
+enum PlanCmd {
+    /// Set the plan of an org unit for a period (replaces the one set before). Each --target
+    /// is CODE>=N or CODE<=N: a whole count, or a percentage for a ratio indicator
+    /// (`--target VR_NEW>=17 --target STAFF_TRAINED_PCT>=70`).
+    Set {
+        /// The org unit.
+        #[arg(long, value_parser = parse_id)]
+        org: Id,
+        /// The period (usually a year: 2026).
+        #[arg(long)]
+        period: String,
+        /// A public title.
+        #[arg(long, default_value = "")]
+        title: String,
+        /// Targets.
+        #[arg(long = "target", required = true)]
+        targets: Vec<String>,
+    },
+    /// Show a plan's progress to a day (default today): one line per target,
+    /// `code⇥value⇥goal⇥status⇥difference`.
+    Show {
+        /// The org unit.
+        #[arg(long, value_parser = parse_id)]
+        org: Id,
+        /// The plan's period.
+        #[arg(long)]
+        period: String,
+        /// Count to this day (YYYY-MM-DD).
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+        /// Print JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_target(text: &str) -> Result<donghanh_core::report::Target, String> {
+    use donghanh_core::report::{Goal, Target};
+    let bad = || "a target is CODE>=N or CODE<=N".to_owned();
+    let (code, goal) = if let Some((c, n)) = text.split_once(">=") {
+        (c, Goal::AtLeast(n.trim().parse().map_err(|_| bad())?))
+    } else if let Some((c, n)) = text.split_once("<=") {
+        (c, Goal::AtMost(n.trim().parse().map_err(|_| bad())?))
+    } else {
+        return Err(bad());
+    };
+    Ok(Target {
+        indicator: code.trim().to_owned(),
+        goal,
+    })
+}
+
+#[derive(Subcommand, Debug)]
 enum KeyCmd {
     /// Rotate the at-rest key: add a new key, re-seal every row with it, retire the old ones.
     /// Stop the server first. Prints `rotated to key K, resealed N rows`.
@@ -151,6 +207,16 @@ enum PointCmd {
 
 #[derive(Subcommand, Debug)]
 enum UserCmd {
+    /// Record when a user was last trained for post-rehab work (the staff-trained
+    /// indicator); `--on none` clears it.
+    Trained {
+        /// The user's id.
+        #[arg(long, value_parser = parse_id)]
+        id: Id,
+        /// The day (YYYY-MM-DD) or `none`.
+        #[arg(long)]
+        on: String,
+    },
     /// Add a user; prints the id.
     Add {
         /// Login name: 3–64 of a-z 0-9 . _ -
@@ -355,6 +421,83 @@ fn run(cli: Cli) -> CliResult {
                 } else {
                     print!("{}", report.to_text());
                 }
+                Ok(())
+            }
+            Command::Plan(PlanCmd::Set {
+                org,
+                period,
+                title,
+                targets,
+            }) => {
+                let period =
+                    donghanh_core::report::Period::parse(&period).map_err(|e| e.to_string())?;
+                let targets = targets
+                    .iter()
+                    .map(|t| parse_target(t))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let plan = donghanh_core::report::Plan {
+                    org,
+                    period,
+                    title,
+                    targets,
+                };
+                donghanh_server::reports::set_plan(&store, None, plan, chrono::Utc::now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                println!("plan set");
+                Ok(())
+            }
+            Command::Plan(PlanCmd::Show {
+                org,
+                period,
+                as_of,
+                json,
+            }) => {
+                let period =
+                    donghanh_core::report::Period::parse(&period).map_err(|e| e.to_string())?;
+                let as_of =
+                    as_of.unwrap_or_else(|| donghanh_core::domain::vn_date(chrono::Utc::now()));
+                let progress =
+                    donghanh_server::reports::plan_progress(&store, None, org, period, as_of)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&progress).map_err(|e| e.to_string())?
+                    );
+                } else {
+                    for t in &progress.targets {
+                        let goal = match t.goal {
+                            donghanh_core::report::Goal::AtLeast(n) => format!(">={n}"),
+                            donghanh_core::report::Goal::AtMost(n) => format!("<={n}"),
+                        };
+                        let status = serde_json::to_value(t.status)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        let diff = t
+                            .difference
+                            .map_or_else(|| "-".to_owned(), |d| d.to_string());
+                        println!(
+                            "{}\t{}\t{goal}\t{status}\t{diff}",
+                            t.indicator,
+                            t.value.to_text()
+                        );
+                    }
+                }
+                Ok(())
+            }
+            Command::Admin(Admin::User(UserCmd::Trained { id, on })) => {
+                let on = if on == "none" {
+                    None
+                } else {
+                    Some(
+                        on.parse::<chrono::NaiveDate>()
+                            .map_err(|_| "--on is YYYY-MM-DD or none")?,
+                    )
+                };
+                store.set_trained(id, on).await.map_err(|e| e.to_string())?;
                 Ok(())
             }
             Command::Demo => {

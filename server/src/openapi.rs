@@ -465,6 +465,42 @@ fn schemas() -> Value {
                 "sections": list(any("A section: titles and rows."), "In the form's order."),
             }),
         ),
+        "Plan": object(
+            REQUEST,
+            "A plan: an org unit, a period, and targets on named indicators.",
+            &["org", "period", "targets"],
+            json!({
+                "org": uuid("The org unit."),
+                "period": string("`2026`, `2026-H1`, `2026-Q3` or `2026-10`."),
+                "title": string("Public title, one line, at most 200 characters."),
+                "targets": list(
+                    json!({
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["indicator", "goal"],
+                        "properties": {
+                            "indicator": string("An indicator code."),
+                            "goal": any("`{\"at_least\": N}` or `{\"at_most\": N}`: a whole \
+                                         count, or a percentage from 0 to 100 for a ratio."),
+                        },
+                    }),
+                    "1 to 100 targets, each indicator once.",
+                ),
+            }),
+        ),
+        "PlanProgress": object(
+            RESPONSE,
+            "A plan's progress: each target's value from the plan's first day to `as_of`, \
+             its status (`met`, `not_yet`, `on_track`, `off_track`, `not_met`) and its \
+             difference from the goal.",
+            &["plan", "as_of", "final_result", "targets"],
+            json!({
+                "plan": schema("Plan"),
+                "as_of": json!({"type": "string", "format": "date", "description": "Counted to."}),
+                "final_result": json!({"type": "boolean", "description": "`as_of` is the plan's last day."}),
+                "targets": list(any("One target's progress."), "In the plan's order."),
+            }),
+        ),
         "Directory": object(
             RESPONSE,
             "The users the caller may assign work to: a supervisor sees the staff of their \
@@ -830,6 +866,43 @@ fn paths() -> Value {
                 ],
                 body: None,
                 success: Success::Json("Report"),
+                errors: &["400", "401", "403", "404", "500"],
+            },
+        ),
+        (
+            "/v1/plans",
+            "put",
+            Op {
+                id: "setPlan",
+                summary: "Set the plan of an org unit for a period: targets on indicators, as \
+                          whole counts or percentages (replaces the plan of the same unit and \
+                          period; supervisors: their commune; officers: their unit's subtree).",
+                bearer: true,
+                parameters: vec![],
+                body: Some("Plan"),
+                success: Success::NoContent,
+                errors: &["400", "401", "403", "404", "413", "500"],
+            },
+        ),
+        (
+            "/v1/plans",
+            "get",
+            Op {
+                id: "planProgress",
+                summary: "A plan's progress from its first day to `as_of` (default today), \
+                          and its result once `as_of` reaches its last day.",
+                bearer: true,
+                parameters: vec![
+                    query("org", true, uuid("The org unit.")),
+                    query("period", true, string("The plan's period (`2026`).")),
+                    query(
+                        "as_of",
+                        false,
+                        json!({"type": "string", "format": "date", "description": "Count to this day."}),
+                    ),
+                ],
+                body: None,
+                success: Success::Json("PlanProgress"),
                 errors: &["400", "401", "403", "404", "500"],
             },
         ),

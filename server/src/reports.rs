@@ -7,8 +7,11 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDate;
 use donghanh_core::domain::{Id, OrgTree, OrgUnitKind, Role, User};
-use donghanh_core::report::{Definitions, FactSet, Period, Report, ReportError};
+use donghanh_core::report::{
+    Definitions, FactSet, Period, Plan, PlanProgress, Report, ReportError,
+};
 
 use crate::store::{StoreError, SyncStore};
 
@@ -41,7 +44,8 @@ pub fn may_see(user: &User, org: Id, tree: &OrgTree) -> bool {
     }
 }
 
-/// Computes `template` for `period` over `org` and everything below it. `viewer`: the user
+/// Computes `template` for `period` over `org` and everything below it, with the progress of
+/// the plans set for `org` whose period includes the report's last day. `viewer`: the user
 /// asking (checked with [`may_see`]); `None` for the server's own command line.
 ///
 /// # Errors
@@ -64,6 +68,80 @@ pub async fn compute<S: SyncStore>(
         }
         .into());
     }
+    let plans: Vec<Plan> = store
+        .plans(org)
+        .await?
+        .into_iter()
+        .filter(|p| p.period.contains(period.end()))
+        .collect();
+    let from = plans
+        .iter()
+        .map(|p| p.period.start())
+        .fold(period.start(), std::cmp::min);
+    let set = facts(store, viewer, org, from, period.end()).await?;
+    let mut report = set.report(&defs, template, period)?;
+    for plan in &plans {
+        report
+            .plans
+            .push(set.plan_progress(&defs, plan, period.end())?);
+    }
+    Ok(report)
+}
+
+/// A plan's progress counted to `as_of`.
+///
+/// # Errors
+/// [`ReportFailure`]; `Store(NotFound)` when no plan is set for the unit and period.
+pub async fn plan_progress<S: SyncStore>(
+    store: &S,
+    viewer: Option<&User>,
+    org: Id,
+    period: Period,
+    as_of: NaiveDate,
+) -> Result<PlanProgress, ReportFailure> {
+    let defs = Definitions::embedded()?;
+    let plan = store
+        .plans(org)
+        .await?
+        .into_iter()
+        .find(|p| p.period == period)
+        .ok_or(StoreError::NotFound)?;
+    let set = facts(store, viewer, org, period.start(), period.end()).await?;
+    Ok(set.plan_progress(&defs, &plan, as_of)?)
+}
+
+/// Sets a plan for `org` (replacing one of the same period).
+///
+/// # Errors
+/// [`ReportFailure`]: an unknown unit, a viewer who may not, an invalid plan.
+pub async fn set_plan<S: SyncStore>(
+    store: &S,
+    viewer: Option<&User>,
+    plan: Plan,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ReportFailure> {
+    let defs = Definitions::embedded()?;
+    plan.validate(&defs)?;
+    let tree = OrgTree::new(store.org_units().await?).map_err(StoreError::Invalid)?;
+    if !tree.contains(plan.org) {
+        return Err(ReportFailure::UnknownOrg);
+    }
+    if viewer.is_some_and(|v| !may_see(v, plan.org, &tree)) {
+        return Err(ReportFailure::Forbidden);
+    }
+    let by = viewer.map_or_else(|| Id::from(uuid::Uuid::nil()), |v| v.id);
+    store.put_plan(plan, by, now).await?;
+    Ok(())
+}
+
+/// The facts of `org`'s subtree between two days, with its staff.
+async fn facts<S: SyncStore>(
+    store: &S,
+    viewer: Option<&User>,
+    org: Id,
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<FactSet, ReportFailure> {
     let tree = OrgTree::new(store.org_units().await?).map_err(StoreError::Invalid)?;
     if !tree.contains(org) {
         return Err(ReportFailure::UnknownOrg);
@@ -83,8 +161,7 @@ pub async fn compute<S: SyncStore>(
         .iter()
         .filter_map(|p| tree.commune_of(*p).map(|c| (*p, c)))
         .collect();
-    let facts = store
-        .report_facts(communes, points, period.start(), period.end())
-        .await?;
-    Ok(FactSet::new(facts, point_communes).report(&defs, template, period)?)
+    let mut facts = store.staff_facts(communes.clone()).await?;
+    facts.extend(store.report_facts(communes, points, start, end).await?);
+    Ok(FactSet::new(facts, point_communes))
 }

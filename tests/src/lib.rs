@@ -270,6 +270,12 @@ impl RawDevice {
         self.send(self.http.get(format!("{}{path}", self.url)))
     }
 
+    /// `PUT path` with a JSON body: the status and the JSON body (null when empty).
+    #[must_use]
+    pub fn put(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        self.send(self.http.put(format!("{}{path}", self.url)).json(body))
+    }
+
     /// `POST path` with a JSON body: the status and the JSON body (null when empty).
     #[must_use]
     pub fn post(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {

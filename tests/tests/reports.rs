@@ -252,3 +252,181 @@ fn only_a_supervisor_phone_computes_the_commune_report() {
         "{err:?}"
     );
 }
+
+fn server_cli(server: &TestServer, args: &[&str]) -> String {
+    let out = Command::new(server_binary())
+        .arg("--data")
+        .arg(server.dir.path())
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The Sóc Sơn 2019 targets (DOMAIN.md) set on the worked commune's 2026, with ten staff of
+/// whom six were trained in March and a seventh in November: progress on 31 October, the
+/// result on 31 December (the numbers are worked out in core/src/report/tests.rs).
+#[test]
+fn the_soc_son_plan_shows_its_progress_and_result_through_the_api_and_the_command_line() {
+    let server = TestServer::start();
+    let _ = server.add_user("gs.mot", Role::Supervisor);
+    let mut staff = vec![];
+    for i in 0..9 {
+        staff.push(server.add_user(&format!("tnv.{i}"), Role::Volunteer));
+    }
+    let commune2 = server.add_unit("Xã Thứ Hai", OrgUnitKind::Commune, Some(server.province));
+    let _ = server.add_user_at("gs.hai", Role::Supervisor, commune2, None);
+    let dirs = tempfile::tempdir().unwrap();
+    let phone = server.enroll(&dirs.path().join("gs"), "gs.mot");
+    for r in records(server.commune, server.point, commune2) {
+        add(&phone, &r);
+    }
+    assert_eq!(phone.sync().unwrap().rejected, 0);
+    let supervisor = phone.user_id().unwrap();
+    for (i, user) in std::iter::once(supervisor).chain(staff).enumerate() {
+        let on = match i {
+            0..6 => "2026-03-01",
+            6 => "2026-11-15",
+            _ => continue,
+        };
+        server_cli(
+            &server,
+            &[
+                "admin",
+                "user",
+                "trained",
+                "--id",
+                &user.to_string(),
+                "--on",
+                on,
+            ],
+        );
+    }
+
+    let sup = RawDevice::enroll(&server, "gs.mot");
+    let plan = serde_json::json!({
+        "org": server.commune,
+        "period": "2026",
+        "title": "Chỉ tiêu theo kế hoạch Sóc Sơn 2019",
+        "targets": [
+            {"indicator": "REHAB_COMPULSORY", "goal": {"at_least": 26}},
+            {"indicator": "REHAB_FACILITY_VOLUNTARY", "goal": {"at_least": 82}},
+            {"indicator": "VR_NEW", "goal": {"at_least": 17}},
+            {"indicator": "COMPLETERS_FILED_PCT", "goal": {"at_least": 100}},
+            {"indicator": "STAFF_TRAINED_PCT", "goal": {"at_least": 70}},
+            {"indicator": "BEN_JOB_PEOPLE", "goal": {"at_least": 20}},
+        ],
+    });
+    let (status, body) = sup.put("/v1/plans", &plan);
+    assert_eq!(status, 204, "{body}");
+
+    let progress = |as_of: &str| {
+        let (status, body) = sup.get(&format!(
+            "/v1/plans?org={}&period=2026&as_of={as_of}",
+            server.commune
+        ));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let target = |body: &serde_json::Value, code: &str| {
+        body["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["indicator"] == code)
+            .unwrap()
+            .clone()
+    };
+    let oct = progress("2026-10-31");
+    assert_eq!(oct["final_result"], false);
+    for (code, status, diff) in [
+        ("REHAB_COMPULSORY", "not_yet", -25.0),
+        ("REHAB_FACILITY_VOLUNTARY", "not_yet", -81.0),
+        ("VR_NEW", "not_yet", -16.0),
+        ("COMPLETERS_FILED_PCT", "off_track", -33.3),
+        ("STAFF_TRAINED_PCT", "off_track", -10.0),
+        ("BEN_JOB_PEOPLE", "not_yet", -19.0),
+    ] {
+        let t = target(&oct, code);
+        assert_eq!(t["status"], status, "{code}: {t}");
+        assert_eq!(t["difference"], diff, "{code}: {t}");
+    }
+    let end = progress("2026-12-31");
+    assert_eq!(end["final_result"], true);
+    assert_eq!(target(&end, "STAFF_TRAINED_PCT")["status"], "met");
+    assert_eq!(target(&end, "STAFF_TRAINED_PCT")["value"]["percent"], 70.0);
+    assert_eq!(target(&end, "VR_NEW")["status"], "not_met");
+
+    // The month's report carries the plan's progress to its last day.
+    let (status, body) = sup.get(&format!(
+        "/v1/reports/01-BCN?org={}&period=2026-10",
+        server.commune
+    ));
+    assert_eq!(status, 200);
+    let report: Report = serde_json::from_value(body).unwrap();
+    assert_eq!(report.plans.len(), 1);
+    assert_eq!(
+        serde_json::to_value(&report.plans[0]).unwrap(),
+        oct,
+        "the report's plan progress"
+    );
+
+    // The command line shows the same.
+    let shown = server_cli(
+        &server,
+        &[
+            "plan",
+            "show",
+            "--org",
+            &server.commune.to_string(),
+            "--period",
+            "2026",
+            "--as-of",
+            "2026-12-31",
+        ],
+    );
+    assert!(
+        shown.contains("STAFF_TRAINED_PCT\t70,0 % (7/10)\t>=70\tmet\t0"),
+        "{shown}"
+    );
+    server_cli(
+        &server,
+        &[
+            "plan",
+            "set",
+            "--org",
+            &commune2.to_string(),
+            "--period",
+            "2026",
+            "--target",
+            "VR_NEW>=5",
+        ],
+    );
+
+    // Who may set plans, and what a plan may say.
+    let other = RawDevice::enroll(&server, "gs.hai");
+    let (status, _) = other.put("/v1/plans", &plan);
+    assert_eq!(status, 403);
+    let volunteer = RawDevice::enroll(&server, "tnv.0");
+    assert_eq!(volunteer.put("/v1/plans", &plan).0, 403);
+    for (edit, value) in [
+        ("/targets/0/indicator", serde_json::json!("NOPE")),
+        ("/targets/3/goal", serde_json::json!({"at_least": 150})),
+        ("/targets/0/goal", serde_json::json!({"at_least": 2.5})),
+        ("/period", serde_json::json!("2026-13")),
+        ("/targets", serde_json::json!([])),
+    ] {
+        let mut bad = plan.clone();
+        *bad.pointer_mut(edit).unwrap() = value;
+        let (status, body) = sup.put("/v1/plans", &bad);
+        assert_eq!(status, 400, "{edit}: {body}");
+        assert_eq!(body["code"], "invalid_input");
+    }
+    let (status, _) = sup.get(&format!("/v1/plans?org={}&period=2025", server.commune));
+    assert_eq!(status, 404, "no plan for 2025");
+}

@@ -399,6 +399,9 @@ pub struct User {
     /// A counsellor's community point.
     #[serde(default)]
     pub point: Option<Id>,
+    /// When the user was last trained for post-rehab work (the "staff trained" indicator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_on: Option<chrono::NaiveDate>,
 }
 
 impl User {
@@ -417,6 +420,7 @@ impl User {
             role,
             org_unit,
             point: None,
+            trained_on: None,
         }
     }
 

@@ -42,6 +42,8 @@ pub enum Source {
     Attendance,
     /// Legal deadlines (derived from episodes and transfers).
     Deadline,
+    /// Staff of the communes (server only: a phone holds no staff facts).
+    Staff,
 }
 
 /// What an indicator adds up over its matching facts.
@@ -112,6 +114,12 @@ pub struct Filter {
     /// Episodes in force on at least one day of the period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_during: Option<bool>,
+    /// Relapse outcomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Vec<String>>,
+    /// Staff trained on or before the last day of the period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained: Option<bool>,
     /// Only people counted by this (people-measured) indicator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub people_of: Option<String>,
@@ -415,7 +423,8 @@ impl Definitions {
             Source::Visit => &["services_any", "people_of"],
             Source::DrugTest => &["kind", "result", "people_of"],
             Source::Benefit | Source::Referral => &["kind", "status", "people_of"],
-            Source::Relapse => &["people_of"],
+            Source::Relapse => &["outcome", "people_of"],
+            Source::Staff => &["trained"],
             Source::Session => &["kind", "status"],
             Source::Attendance => &[],
             Source::Deadline => &["kind", "deadline", "people_of"],
@@ -433,6 +442,8 @@ impl Definitions {
             ("active_at_end", f.active_at_end.is_some()),
             ("active_during", f.active_during.is_some()),
             ("people_of", f.people_of.is_some()),
+            ("outcome", f.outcome.is_some()),
+            ("trained", f.trained.is_some()),
         ] {
             if present && !allowed.contains(&name) {
                 return bad(&format!("filter {name} does not apply to this source"));
@@ -455,7 +466,8 @@ impl Definitions {
             (Measure::AmountVnd, Source::Benefit)
             | (Measure::Attendance, Source::Attendance)
             | (Measure::Records, _) => {}
-            (Measure::People, s) if !matches!(s, Source::Session | Source::Attendance) => {}
+            (Measure::People, s)
+                if !matches!(s, Source::Session | Source::Attendance | Source::Staff) => {}
             _ => return bad("this measure does not apply to this source"),
         }
         if let Some(of) = &f.people_of {
@@ -486,6 +498,9 @@ impl Definitions {
         })?;
         check_codes(ind, "after", f.after.as_deref(), |c| {
             PriorRehab::from_code(c).is_some()
+        })?;
+        check_codes(ind, "outcome", f.outcome.as_deref(), |c| {
+            crate::domain::RelapseOutcome::from_code(c).is_some()
         })?;
         check_codes(ind, "result", f.result.as_deref(), |c| {
             TestResult::from_code(c).is_some()

@@ -137,6 +137,10 @@ pub struct Report {
     pub definitions_version: String,
     /// Sections.
     pub sections: Vec<ReportSection>,
+    /// Progress of the plans set for this org unit whose period includes this report's last
+    /// day, counted to that day (the server's reports; a phone has no plans).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<super::plan::PlanProgress>,
 }
 
 impl Report {
@@ -333,6 +337,7 @@ impl FactSet {
             end: period.end(),
             definitions_version: defs.version.clone(),
             sections,
+            plans: Vec::new(),
         })
     }
 
@@ -457,10 +462,17 @@ impl<'a> Eval<'a> {
 
     fn buckets(&self, fact: &Fact) -> Vec<(&'static str, String)> {
         let person = fact.person().and_then(|p| self.set.persons.get(&p));
-        let commune = match fact.point() {
-            Some(point) => self.set.point_communes.get(&point).copied(),
-            None => person.and_then(|p| p.commune),
+        let commune = match (fact, fact.point()) {
+            (Fact::Staff { commune, .. }, _) => *commune,
+            (_, Some(point)) => self.set.point_communes.get(&point).copied(),
+            (_, None) => person.and_then(|p| p.commune),
         };
+        if matches!(fact, Fact::Staff { .. }) {
+            return vec![(
+                "commune",
+                commune.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
+            )];
+        }
         let mut out = vec![(
             "commune",
             commune.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
@@ -575,8 +587,16 @@ impl<'a> Eval<'a> {
                         && listed(&f.kind, to.code())
                         && listed(&f.status, status.code())
                 }
-                (Source::Relapse, Fact::Relapse { day, .. })
-                | (Source::Attendance, Fact::Attendance { day, .. }) => in_period(*day),
+                (Source::Relapse, Fact::Relapse { day, outcome, .. }) => {
+                    in_period(*day)
+                        && f.outcome.as_ref().is_none_or(|l| {
+                            outcome.is_some_and(|o| l.iter().any(|c| c == o.code()))
+                        })
+                }
+                (Source::Attendance, Fact::Attendance { day, .. }) => in_period(*day),
+                (Source::Staff, Fact::Staff { trained_on, .. }) => f
+                    .trained
+                    .is_none_or(|want| trained_on.is_some_and(|d| d <= end) == want),
                 (
                     Source::Session,
                     Fact::Session {

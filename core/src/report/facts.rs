@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     AnyRecord, Attendee, BenefitKind, Calendar, DeadlineCheck, DeadlineKind, EpisodeKind,
-    EpisodeStatus, Id, LegalParams, PriorRehab, ReferralStatus, ReferralTarget, Service,
-    SessionKind, SessionStatus, Sex, TerminationReason, TestKind, TestResult, vn_date,
+    EpisodeStatus, Id, LegalParams, PriorRehab, ReferralStatus, ReferralTarget, RelapseOutcome,
+    Service, SessionKind, SessionStatus, Sex, TerminationReason, TestKind, TestResult, vn_date,
 };
 
 /// One fact.
@@ -135,6 +135,21 @@ pub enum Fact {
         episode: Id,
         /// Day determined.
         day: NaiveDate,
+        /// What followed, if recorded.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<RelapseOutcome>,
+    },
+    /// A member of staff (volunteer, counsellor, supervisor), from the server's users: the
+    /// server adds these when it computes a report; a phone has none.
+    Staff {
+        /// The user's id.
+        id: Id,
+        /// Their commune.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commune: Option<Id>,
+        /// When they were last trained for post-rehab work, if ever.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trained_on: Option<NaiveDate>,
     },
     /// A session at a community point.
     Session {
@@ -251,6 +266,7 @@ impl Fact {
                 person: r.person,
                 episode: r.episode,
                 day: r.determined_on,
+                outcome: r.outcome,
             }],
             AnyRecord::Session(s) => vec![Fact::Session {
                 id: s.id,
@@ -308,6 +324,7 @@ impl Fact {
             | Fact::Benefit { id, .. }
             | Fact::Referral { id, .. }
             | Fact::Relapse { id, .. }
+            | Fact::Staff { id, .. }
             | Fact::Session { id, .. }
             | Fact::Attendance { id, .. }
             | Fact::Deadline { id, .. } => *id,
@@ -327,7 +344,7 @@ impl Fact {
             | Fact::Relapse { person, .. }
             | Fact::Deadline { person, .. } => Some(*person),
             Fact::Attendance { person, .. } => *person,
-            Fact::Session { .. } => None,
+            Fact::Session { .. } | Fact::Staff { .. } => None,
         }
     }
 
@@ -342,7 +359,10 @@ impl Fact {
             | Fact::Referral { episode, .. }
             | Fact::Deadline { episode, .. } => *episode,
             Fact::Relapse { episode, .. } => Some(*episode),
-            Fact::Person { .. } | Fact::Session { .. } | Fact::Attendance { .. } => None,
+            Fact::Person { .. }
+            | Fact::Session { .. }
+            | Fact::Attendance { .. }
+            | Fact::Staff { .. } => None,
         }
     }
 
@@ -360,7 +380,7 @@ impl Fact {
     #[must_use]
     pub fn day(&self) -> Option<NaiveDate> {
         match self {
-            Fact::Person { .. } => None,
+            Fact::Person { .. } | Fact::Staff { .. } => None,
             Fact::Episode { start, .. } => Some(*start),
             Fact::Visit { day, .. }
             | Fact::DrugTest { day, .. }
@@ -384,6 +404,7 @@ impl Fact {
             Fact::Benefit { .. } => "benefit",
             Fact::Referral { .. } => "referral",
             Fact::Relapse { .. } => "relapse",
+            Fact::Staff { .. } => "staff",
             Fact::Session { .. } => "session",
             Fact::Attendance { .. } => "attendance",
             Fact::Deadline { .. } => "deadline",

@@ -12,6 +12,7 @@
 pub mod definitions;
 pub mod engine;
 pub mod facts;
+pub mod plan;
 pub mod worked;
 
 use std::fmt;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use definitions::{Definitions, Indicator, Measure, Source, Template};
 pub use engine::{Breakdown, FactSet, Report, ReportRow, ReportSection, Value};
 pub use facts::Fact;
+pub use plan::{Goal, Plan, PlanProgress, Target, TargetProgress, TargetStatus};
 
 /// What went wrong computing a report. Messages name codes and periods, never data; `Display`
 /// is English, [`ReportError::message_vi`] Vietnamese.

@@ -311,3 +311,142 @@ fn values_print_in_vietnamese_number_format() {
     assert_eq!(Value::Count { value: 0 }.to_text(), "0");
     assert_eq!(Value::Count { value: 100 }.to_text(), "100");
 }
+
+/// The Sóc Sơn 2019 targets (DOMAIN.md), set for the worked commune's 2026.
+fn soc_son(org: Id) -> Plan {
+    let target = |indicator: &str, goal: Goal| Target {
+        indicator: indicator.to_owned(),
+        goal,
+    };
+    Plan {
+        org,
+        period: Period::parse("2026").unwrap(),
+        title: "Chỉ tiêu theo kế hoạch Sóc Sơn 2019".into(),
+        targets: vec![
+            target("REHAB_COMPULSORY", Goal::AtLeast(26.0)),
+            target("REHAB_FACILITY_VOLUNTARY", Goal::AtLeast(82.0)),
+            target("VR_NEW", Goal::AtLeast(17.0)),
+            target("COMPLETERS_FILED_PCT", Goal::AtLeast(100.0)),
+            target("STAFF_TRAINED_PCT", Goal::AtLeast(70.0)),
+            target("BEN_JOB_PEOPLE", Goal::AtLeast(20.0)),
+        ],
+    }
+}
+
+/// The worked commune plus ten staff: six trained in March 2026, one in November, three never.
+fn worked_with_staff() -> (FactSet, Id) {
+    let (home, point) = (Id::new(), Id::new());
+    let mut facts: Vec<Fact> = records(home, point, Id::new())
+        .iter()
+        .flat_map(|r| Fact::of(r, Calendar::embedded(), LegalParams::embedded()))
+        .collect();
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    for i in 0..10 {
+        let trained_on = match i {
+            0..6 => Some(day(3, 1)),
+            6 => Some(day(11, 15)),
+            _ => None,
+        };
+        facts.push(Fact::Staff {
+            id: Id::new(),
+            commune: Some(home),
+            trained_on,
+        });
+    }
+    (FactSet::new(facts, HashMap::from([(point, home)])), home)
+}
+
+#[test]
+fn the_soc_son_targets_show_progress_during_the_year_and_the_result_at_its_end() {
+    let defs = Definitions::embedded().unwrap();
+    let (set, home) = worked_with_staff();
+    let plan = soc_son(home);
+    let day = |m, d| chrono::NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    let row = |p: &PlanProgress, code: &str| {
+        p.targets
+            .iter()
+            .find(|t| t.indicator == code)
+            .unwrap()
+            .clone()
+    };
+
+    // On 31 October. 2026 so far: E's compulsory-rehab file (1 of 26); F accepted at a facility
+    // (1 of 82); D into community rehab (1 of 17); completers A, B, F, of whom A and B have a
+    // file (66.7 % of 100 %); 6 of 10 staff trained (60 % of 70 %); B's job (1 of 20).
+    let oct = set.plan_progress(&defs, &plan, day(10, 31)).unwrap();
+    assert!(!oct.final_result);
+    for (code, value, status, diff) in [
+        ("REHAB_COMPULSORY", 1.0, TargetStatus::NotYet, -25.0),
+        ("REHAB_FACILITY_VOLUNTARY", 1.0, TargetStatus::NotYet, -81.0),
+        ("VR_NEW", 1.0, TargetStatus::NotYet, -16.0),
+        ("COMPLETERS_FILED_PCT", 66.7, TargetStatus::OffTrack, -33.3),
+        ("STAFF_TRAINED_PCT", 60.0, TargetStatus::OffTrack, -10.0),
+        ("BEN_JOB_PEOPLE", 1.0, TargetStatus::NotYet, -19.0),
+    ] {
+        let t = row(&oct, code);
+        assert_eq!(t.value.number(), Some(value), "{code}");
+        assert_eq!(t.status, status, "{code}");
+        assert_eq!(t.difference, Some(diff), "{code}");
+    }
+
+    // The result on 31 December (a later day is counted to the plan's end): the seventh
+    // person trained in November makes 70 %, met; the rest are not met.
+    let end = set.plan_progress(&defs, &plan, day(12, 31)).unwrap();
+    let later = set
+        .plan_progress(
+            &defs,
+            &plan,
+            chrono::NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(end, later);
+    assert!(end.final_result);
+    let staff = row(&end, "STAFF_TRAINED_PCT");
+    assert_eq!(staff.status, TargetStatus::Met);
+    assert_eq!(staff.difference, Some(0.0));
+    assert_eq!(
+        staff.value,
+        Value::Percent {
+            numerator: 7,
+            denominator: 10,
+            percent: Some(70.0)
+        }
+    );
+    for code in [
+        "REHAB_COMPULSORY",
+        "REHAB_FACILITY_VOLUNTARY",
+        "VR_NEW",
+        "COMPLETERS_FILED_PCT",
+        "BEN_JOB_PEOPLE",
+    ] {
+        assert_eq!(row(&end, code).status, TargetStatus::NotMet, "{code}");
+    }
+}
+
+#[test]
+fn plans_refuse_unknown_indicators_and_impossible_goals() {
+    let defs = Definitions::embedded().unwrap();
+    let base = soc_son(Id::new());
+    let with = |edit: &dyn Fn(&mut Plan)| {
+        let mut p = base.clone();
+        edit(&mut p);
+        p.validate(&defs)
+    };
+    assert_eq!(with(&|_| {}), Ok(()));
+    assert!(matches!(
+        with(&|p| p.targets[0].indicator = "NOPE".into()),
+        Err(ReportError::UnknownIndicator(_))
+    ));
+    for edit in [
+        &(|p: &mut Plan| p.targets[3].goal = Goal::AtLeast(120.0)) as &dyn Fn(&mut Plan),
+        &|p| p.targets[0].goal = Goal::AtLeast(2.5),
+        &|p| p.targets[0].goal = Goal::AtMost(-1.0),
+        &|p| p.targets[0].goal = Goal::AtLeast(f64::NAN),
+        &|p| p.targets.clear(),
+        &|p| p.targets.push(p.targets[0].clone()),
+        &|p| p.title = "a\nb".into(),
+        &|p| p.title = "x".repeat(201),
+    ] {
+        assert!(matches!(with(edit), Err(ReportError::Definitions(_))));
+    }
+}

@@ -39,8 +39,9 @@
 //! - benefits: loans to A 20,000,000 (8 Oct) and 10,000,000 (25 Oct); cash 1,000,000 to D and
 //!   to E (9 Oct); job referral for B (21 Oct); vocational training for B (2 Nov: November);
 //!   schooling for D (3 Oct);
-//! - referrals: E to an OST clinic (16 Oct); F to a rehab facility (28 Sep: September);
-//! - relapse: E determined 14 Oct;
+//! - referrals: E to an OST clinic (16 Oct); F to a rehab facility (sent 28 Sep: September;
+//!   accepted 2 Oct);
+//! - relapse: E determined 14 Oct, a compulsory-rehab file opened;
 //! - sessions at point `point` (of commune `home`): individual, held, 5 Oct; group, held,
 //!   19 Oct; group, cancelled, 26 Oct; club, planned, 2 Nov;
 //! - attendance: A at the 5 Oct session; A, D and 7 walk-ins at the 19 Oct session;
@@ -50,9 +51,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::domain::{
     AnyRecord, Attendance, AttendanceStatus, BenefitKind, DrugTest, Episode, EpisodeKind,
-    EpisodeStatus, Id, Person, PriorRehab, Referral, ReferralTarget, RelapseEvent, Service,
-    Session, SessionKind, SessionStatus, Sex, SupportBenefit, TerminationReason, TestKind,
-    TestMethod, TestResult, Transfer, Visit,
+    EpisodeStatus, Id, Person, PriorRehab, Referral, ReferralStatus, ReferralTarget, RelapseEvent,
+    RelapseOutcome, Service, Session, SessionKind, SessionStatus, Sex, SupportBenefit,
+    TerminationReason, TestKind, TestMethod, TestResult, Transfer, Visit,
 };
 
 /// Names of the worked commune's people: marker strings privacy tests grep for.
@@ -263,9 +264,12 @@ pub fn records(home: Id, point: Id, elsewhere: Id) -> Vec<AnyRecord> {
         benefit(&b, BenefitKind::VocationalTraining, 0, day(11, 2)),
         benefit(&d, BenefitKind::Schooling, 0, day(10, 3)),
     ];
+    let mut to_facility = Referral::new(f.id, ReferralTarget::RehabFacility, day(9, 28));
+    to_facility.status = ReferralStatus::Accepted;
+    to_facility.status_on = Some(day(10, 2));
     let referrals = [
         Referral::new(e.id, ReferralTarget::OstClinic, day(10, 16)),
-        Referral::new(f.id, ReferralTarget::RehabFacility, day(9, 28)),
+        to_facility,
     ];
     let mut relapse = RelapseEvent::new(
         e.id,
@@ -274,7 +278,7 @@ pub fn records(home: Id, point: Id, elsewhere: Id) -> Vec<AnyRecord> {
         "Trung tâm y tế markerdoctor",
         day(10, 14),
     );
-    relapse.outcome = None;
+    relapse.outcome = Some(RelapseOutcome::CompulsoryRehabFile);
     let session = |kind: SessionKind, when: &str, status: SessionStatus| {
         let mut s = Session::new(point, kind, "chủ đề markertopic", at(when));
         s.status = status;

@@ -203,6 +203,33 @@ pub trait SyncStore: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = StoreResult<SnapshotPage<RawJson>>> + Send;
 
+    /// Records when a user was last trained (`None`: never); `NotFound` for an unknown user.
+    fn set_trained(
+        &self,
+        user: Id,
+        on: Option<NaiveDate>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// A staff fact for each volunteer, counsellor and supervisor of `communes`.
+    fn staff_facts(
+        &self,
+        communes: Vec<Id>,
+    ) -> impl Future<Output = StoreResult<Vec<donghanh_core::report::Fact>>> + Send;
+
+    /// Stores a plan (replacing the plan of the same org unit and period).
+    fn put_plan(
+        &self,
+        plan: donghanh_core::report::Plan,
+        by: Id,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The plans of an org unit, by period.
+    fn plans(
+        &self,
+        org: Id,
+    ) -> impl Future<Output = StoreResult<Vec<donghanh_core::report::Plan>>> + Send;
+
     /// The report facts of the cases of `communes` and of the sessions and attendance at
     /// `points`, for a period from `start` to `end` (people and episodes whatever their dates,
     /// which every period needs), read from one consistent state.

@@ -13,7 +13,7 @@ use donghanh_core::domain::{
     AnyRecord, Calendar, Device, Id, LegalParams, OrgTree, OrgUnit, OrgUnitKind, RecordKind, Scope,
     User,
 };
-use donghanh_core::report::Fact;
+use donghanh_core::report::{Fact, Plan};
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
@@ -195,8 +195,21 @@ INSERT INTO server_meta(k, v) VALUES ('report_facts', 0);
 /// The format of `report_facts` rows; bump it when `Fact` or its projection changes.
 const REPORT_FACTS_FORMAT: i64 = 1;
 
+/// Plans and targets: one plan per org unit and period (a later one replaces it), as JSON in
+/// clear (indicator codes and numbers; no personal data).
+const V4: &str = r"
+CREATE TABLE plans (
+    org BLOB NOT NULL,
+    period TEXT NOT NULL,
+    body TEXT NOT NULL,
+    set_by BLOB NOT NULL,
+    set_at INTEGER NOT NULL,
+    PRIMARY KEY (org, period)
+) STRICT, WITHOUT ROWID;
+";
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -1846,6 +1859,102 @@ impl SyncStore for SqliteStore {
                 Self::write_plan(&tx, keys, &m, &plan, caller, now, "conflict_restore")?;
             }
             tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn set_trained(&self, user: Id, on: Option<NaiveDate>) -> StoreResult<()> {
+        self.run(move |c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let sealed: Vec<u8> = tx
+                .query_row(
+                    "SELECT sealed FROM users WHERE id = ?1",
+                    [id_blob(user)],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?
+                .ok_or(StoreError::NotFound)?;
+            let id = id_blob(user);
+            let plain = keys.open("users", &id, &sealed).map_err(db_err)?;
+            let mut stored: User = serde_json::from_slice(&plain).map_err(decode_err)?;
+            stored.trained_on = on;
+            let resealed = keys
+                .seal("users", &id, &serde_json::to_vec(&stored).map_err(db_err)?)
+                .map_err(db_err)?;
+            tx.execute(
+                "UPDATE users SET sealed = ?2 WHERE id = ?1",
+                params![id, resealed],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn staff_facts(&self, communes: Vec<Id>) -> StoreResult<Vec<Fact>> {
+        self.run(move |c, keys| {
+            let mut out = Vec::new();
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, sealed FROM users WHERE commune = ?1
+                     AND role IN ('volunteer', 'counsellor', 'supervisor')",
+                )
+                .map_err(db_err)?;
+            for commune in communes {
+                let rows: Vec<(Vec<u8>, Vec<u8>)> = stmt
+                    .query_map([id_blob(commune)], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db_err)?;
+                for (id, sealed) in rows {
+                    let plain = keys.open("users", &id, &sealed).map_err(db_err)?;
+                    let user: User = serde_json::from_slice(&plain).map_err(decode_err)?;
+                    out.push(Fact::Staff {
+                        id: user.id,
+                        commune: Some(commune),
+                        trained_on: user.trained_on,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_plan(&self, plan: Plan, by: Id, now: DateTime<Utc>) -> StoreResult<()> {
+        self.run(move |c, _| {
+            c.execute(
+                "INSERT INTO plans(org, period, body, set_by, set_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(org, period) DO UPDATE SET body = excluded.body,
+                   set_by = excluded.set_by, set_at = excluded.set_at",
+                params![
+                    id_blob(plan.org),
+                    plan.period.to_string(),
+                    serde_json::to_string(&plan).map_err(db_err)?,
+                    id_blob(by),
+                    ts(now)
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn plans(&self, org: Id) -> StoreResult<Vec<Plan>> {
+        self.run(move |c, _| {
+            let mut stmt = c
+                .prepare_cached("SELECT body FROM plans WHERE org = ?1 ORDER BY period")
+                .map_err(db_err)?;
+            let rows: Vec<String> = stmt
+                .query_map([id_blob(org)], |r| r.get(0))
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            rows.iter()
+                .map(|b| serde_json::from_str(b).map_err(decode_err))
+                .collect()
         })
         .await
     }
