@@ -362,3 +362,41 @@ pub async fn plan<S: SyncStore>(
             .map_err(report_failure)?;
     Ok(Json(progress))
 }
+
+/// `POST /v1/reports/{template}/close?org=…&period=…`: closes a period that is over; its report
+/// is kept as it is now and answers from then on (late records show as notes on the next open
+/// period's report).
+pub async fn close_report<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    ApiPath(template): ApiPath<String>,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Json<donghanh_core::report::Report>, ApiError> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::Invalid(
+            "expected org (an org-unit id) and period (YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY)"
+                .into(),
+        )
+    })?;
+    let period = donghanh_core::report::Period::parse(&q.period).map_err(|_| {
+        ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
+    })?;
+    let user = state
+        .store
+        .user(caller.user)
+        .await?
+        .ok_or(ApiError::Unauthorised)?
+        .user;
+    let report = crate::reports::close(
+        &*state.store,
+        Some(&user),
+        Id::from(q.org),
+        &template,
+        period,
+        Utc::now(),
+    )
+    .await
+    .map_err(report_failure)?;
+    tracing::info!(device = %caller.device, template = %report.template, period = %report.period, "report closed");
+    Ok(Json(report))
+}

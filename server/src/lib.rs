@@ -275,6 +275,7 @@ fn table<S: SyncStore>() -> Table<S> {
     .get("/v1/conflicts", api::conflicts::<S>)
     .post("/v1/conflicts/{id}/resolve", api::resolve::<S>)
     .get("/v1/reports/{template}", api::report::<S>)
+    .post("/v1/reports/{template}/close", api::close_report::<S>)
     .put("/v1/plans", api::put_plan::<S>)
     .get("/v1/plans", api::plan::<S>)
     .post("/v1/admin/devices/{id}/revoke", auth::revoke_device::<S>)

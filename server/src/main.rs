@@ -75,6 +75,10 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Close the period (it must be over): the report is kept as it is now and answers
+        /// from then on.
+        #[arg(long)]
+        close: bool,
     },
 }
 
@@ -403,16 +407,27 @@ fn run(cli: Cli) -> CliResult {
                 period,
                 template,
                 json,
+                close,
             } => {
                 let period =
                     donghanh_core::report::Period::parse(&period).map_err(|e| e.to_string())?;
                 let template = template
                     .or_else(|| period.kind().default_template().map(str::to_owned))
                     .ok_or("name a --template for a quarter")?;
-                let report =
-                    donghanh_server::reports::compute(&store, None, org, &template, period)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                let report = if close {
+                    donghanh_server::reports::close(
+                        &store,
+                        None,
+                        org,
+                        &template,
+                        period,
+                        chrono::Utc::now(),
+                    )
+                    .await
+                } else {
+                    donghanh_server::reports::compute(&store, None, org, &template, period).await
+                }
+                .map_err(|e| e.to_string())?;
                 if json {
                     println!(
                         "{}",

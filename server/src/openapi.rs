@@ -870,6 +870,32 @@ fn paths() -> Value {
             },
         ),
         (
+            "/v1/reports/{template}/close",
+            "post",
+            Op {
+                id: "closeReport",
+                summary: "Close a period that is over: its report is kept as it is now and \
+                          answers from then on; records that arrive later show as notes on \
+                          the next open period's report (same access as the report).",
+                bearer: true,
+                parameters: vec![
+                    path_param(
+                        "template",
+                        json!({"type": "string", "description": "The template's code."}),
+                    ),
+                    query("org", true, uuid("The org unit reported on.")),
+                    query(
+                        "period",
+                        true,
+                        string("The period to close (over already)."),
+                    ),
+                ],
+                body: None,
+                success: Success::Json("Report"),
+                errors: &["400", "401", "403", "404", "500"],
+            },
+        ),
+        (
             "/v1/plans",
             "put",
             Op {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use donghanh_core::domain::{Id, OrgTree, OrgUnitKind, Role, User};
 use donghanh_core::report::{
-    Definitions, FactSet, Period, Plan, PlanProgress, Report, ReportError,
+    Closed, Definitions, FactSet, Period, Plan, PlanProgress, Report, ReportError,
 };
 
 use crate::store::{StoreError, SyncStore};
@@ -44,9 +44,11 @@ pub fn may_see(user: &User, org: Id, tree: &OrgTree) -> bool {
     }
 }
 
-/// Computes `template` for `period` over `org` and everything below it, with the progress of
-/// the plans set for `org` whose period includes the report's last day. `viewer`: the user
-/// asking (checked with [`may_see`]); `None` for the server's own command line.
+/// The report of `template` for `period` over `org` and everything below it. A closed period
+/// answers the report kept when it was closed. An open one is computed now, with the progress
+/// of the plans set for `org` whose period includes its last day, and late notes for the
+/// closed periods just before it whose numbers have changed since. `viewer`: the user asking
+/// (checked with [`may_see`]); `None` for the server's own command line.
 ///
 /// # Errors
 /// [`ReportFailure`].
@@ -57,6 +59,66 @@ pub async fn compute<S: SyncStore>(
     template: &str,
     period: Period,
 ) -> Result<Report, ReportFailure> {
+    let defs = check_request(template, period)?;
+    check_viewer(store, viewer, org).await?;
+    if let Some(frozen) = store
+        .closed_report(org, template.to_owned(), period)
+        .await?
+    {
+        return Ok(frozen);
+    }
+    let mut report = fresh(store, &defs, org, template, period).await?;
+    // Closed periods right before this one (the run of them): what arrived late.
+    let mut before = period.prev();
+    for _ in 0..12 {
+        let Some(frozen) = store
+            .closed_report(org, template.to_owned(), before)
+            .await?
+        else {
+            break;
+        };
+        let now = fresh(store, &defs, org, template, before).await?;
+        report.late.extend(frozen.changes_since(&now));
+        before = before.prev();
+    }
+    Ok(report)
+}
+
+/// Closes `period`: its report is computed now and kept, and answers from then on. The period
+/// must be over (in Vietnam) and not closed already.
+///
+/// # Errors
+/// [`ReportFailure`]; `Report(InvalidPeriod)` for a period not over; `Store(Exists)` when
+/// closed already.
+pub async fn close<S: SyncStore>(
+    store: &S,
+    viewer: Option<&User>,
+    org: Id,
+    template: &str,
+    period: Period,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Report, ReportFailure> {
+    check_request(template, period)?;
+    check_viewer(store, viewer, org).await?;
+    if period.end() >= donghanh_core::domain::vn_date(now) {
+        return Err(ReportError::PeriodNotOver(period.to_string()).into());
+    }
+    let mut report = compute(store, viewer, org, template, period).await?;
+    if report.closed.is_some() {
+        return Err(StoreError::Exists {
+            what: "a closed report for this unit, template and period",
+        }
+        .into());
+    }
+    report.closed = Some(Closed {
+        at: now,
+        by: viewer.map(|v| v.id),
+    });
+    store.close_report(org, report.clone(), now).await?;
+    Ok(report)
+}
+
+fn check_request(template: &str, period: Period) -> Result<Definitions, ReportFailure> {
     let defs = Definitions::embedded()?;
     // A wrong template or period answers before anything is read.
     let wanted = defs.template(template)?;
@@ -68,6 +130,32 @@ pub async fn compute<S: SyncStore>(
         }
         .into());
     }
+    Ok(defs)
+}
+
+async fn check_viewer<S: SyncStore>(
+    store: &S,
+    viewer: Option<&User>,
+    org: Id,
+) -> Result<(), ReportFailure> {
+    let tree = OrgTree::new(store.org_units().await?).map_err(StoreError::Invalid)?;
+    if !tree.contains(org) {
+        return Err(ReportFailure::UnknownOrg);
+    }
+    if viewer.is_some_and(|v| !may_see(v, org, &tree)) {
+        return Err(ReportFailure::Forbidden);
+    }
+    Ok(())
+}
+
+/// The report computed from the records now, with the plans' progress.
+async fn fresh<S: SyncStore>(
+    store: &S,
+    defs: &Definitions,
+    org: Id,
+    template: &str,
+    period: Period,
+) -> Result<Report, ReportFailure> {
     let plans: Vec<Plan> = store
         .plans(org)
         .await?
@@ -78,12 +166,12 @@ pub async fn compute<S: SyncStore>(
         .iter()
         .map(|p| p.period.start())
         .fold(period.start(), std::cmp::min);
-    let set = facts(store, viewer, org, from, period.end()).await?;
-    let mut report = set.report(&defs, template, period)?;
+    let set = facts(store, None, org, from, period.end()).await?;
+    let mut report = set.report(defs, template, period)?;
     for plan in &plans {
         report
             .plans
-            .push(set.plan_progress(&defs, plan, period.end())?);
+            .push(set.plan_progress(defs, plan, period.end())?);
     }
     Ok(report)
 }

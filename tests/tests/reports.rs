@@ -430,3 +430,104 @@ fn the_soc_son_plan_shows_its_progress_and_result_through_the_api_and_the_comman
     let (status, _) = sup.get(&format!("/v1/plans?org={}&period=2025", server.commune));
     assert_eq!(status, 404, "no plan for 2025");
 }
+
+/// A closed period keeps its numbers; a visit recorded late for it shows as a note on the next
+/// open period's report, and closing asks for a period that is over and not closed yet.
+#[test]
+fn a_closed_period_is_frozen_and_late_records_show_on_the_next_open_one() {
+    let server = TestServer::start();
+    let _ = server.add_user("gs.mot", Role::Supervisor);
+    let dirs = tempfile::tempdir().unwrap();
+    let phone = server.enroll(&dirs.path().join("gs"), "gs.mot");
+    let recs = records(server.commune, server.point, Id::new());
+    for r in &recs {
+        add(&phone, r);
+    }
+    phone.sync().unwrap();
+    let sup = RawDevice::enroll(&server, "gs.mot");
+    let path = |what: &str, period: &str| {
+        format!(
+            "/v1/reports/01-BCN{what}?org={}&period={period}",
+            server.commune
+        )
+    };
+    let (status, body) = sup.post(&path("/close", "2026-10"), &serde_json::json!(null));
+    assert_eq!(status, 200, "{body}");
+    let closed: Report = serde_json::from_value(body).unwrap();
+    assert!(closed.closed.is_some());
+    check_expected(&closed, 1);
+
+    // A visit of A on 15 October with counselling, recorded in November.
+    let a = recs
+        .iter()
+        .find_map(|r| match r {
+            AnyRecord::Person(p) if p.full_name == NAMES[0] => Some(p.id),
+            _ => None,
+        })
+        .unwrap();
+    let mut late =
+        donghanh_core::domain::Visit::new(a, "2026-10-15T03:00:00Z".parse().unwrap(), "thăm muộn");
+    late.services = vec![donghanh_core::domain::Service::Counselling];
+    phone.add_record(&late).unwrap();
+    phone.sync().unwrap();
+
+    // October answers as closed; the phone, which knows no closings, counts the late visit.
+    let (_, body) = sup.get(&path("", "2026-10"));
+    let again: Report = serde_json::from_value(body).unwrap();
+    assert_eq!(again, closed, "a closed period changed");
+    assert_eq!(
+        phone
+            .report("01-BCN", Period::parse("2026-10").unwrap())
+            .unwrap()
+            .row("VISITS")
+            .unwrap()
+            .value
+            .whole(),
+        6
+    );
+    // November notes it: VISITS 5 → 6 for 2026-10 (REACHED stays: A was reached already).
+    let (_, body) = sup.get(&path("", "2026-11"));
+    let nov: Report = serde_json::from_value(body).unwrap();
+    assert!(nov.closed.is_none());
+    assert_eq!(nov.late.len(), 1, "{:?}", nov.late);
+    assert_eq!(nov.late[0].code, "VISITS");
+    assert_eq!(nov.late[0].period.to_string(), "2026-10");
+    assert_eq!(nov.late[0].frozen, Value::Count { value: 5 });
+    assert_eq!(nov.late[0].now, Value::Count { value: 6 });
+    assert_eq!(
+        nov.row("VISITS").unwrap().value.whole(),
+        1,
+        "November's own"
+    );
+
+    // Closing twice, closing a running period, closing someone else's: refused.
+    let (status, body) = sup.post(&path("/close", "2026-10"), &serde_json::json!(null));
+    assert_eq!(status, 400, "{body}");
+    let next_month = Period::containing(
+        donghanh_core::report::PeriodKind::Month,
+        donghanh_core::domain::vn_date(chrono::Utc::now()),
+    );
+    let (status, body) = sup.post(
+        &path("/close", &next_month.to_string()),
+        &serde_json::json!(null),
+    );
+    assert_eq!(status, 400, "{body}");
+    let _ = server.add_user("tnv.an", Role::Volunteer);
+    let volunteer = RawDevice::enroll(&server, "tnv.an");
+    let (status, _) = volunteer.post(&path("/close", "2026-09"), &serde_json::json!(null));
+    assert_eq!(status, 403);
+
+    // The server's command line closes too, and shows the closing.
+    let text = server_cli(
+        &server,
+        &[
+            "report",
+            "--org",
+            &server.commune.to_string(),
+            "--period",
+            "2026-09",
+            "--close",
+        ],
+    );
+    assert!(text.contains("Đã chốt kỳ / closed:"), "{text}");
+}

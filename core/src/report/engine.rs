@@ -141,6 +141,37 @@ pub struct Report {
     /// day, counted to that day (the server's reports; a phone has no plans).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plans: Vec<super::plan::PlanProgress>,
+    /// Set when the period was closed: the report is the snapshot taken then, and does not
+    /// change when late records arrive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<Closed>,
+    /// On an open period's report: rows of the closed periods just before it whose numbers
+    /// changed since they were closed (records that arrived late).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late: Vec<LateNote>,
+}
+
+/// When and by whom a report's period was closed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Who (none: the server's command line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Id>,
+}
+
+/// A closed period's row whose number changed after it was closed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LateNote {
+    /// The closed period.
+    pub period: Period,
+    /// The row's indicator.
+    pub code: String,
+    /// The number frozen when the period closed.
+    pub frozen: Value,
+    /// The number the records give now.
+    pub now: Value,
 }
 
 impl Report {
@@ -158,6 +189,23 @@ impl Report {
         self.sections.iter().flat_map(|s| &s.rows)
     }
 
+    /// The rows of `self` (a closed period's frozen report) whose values differ in `now` (the
+    /// same period computed again), as late notes.
+    #[must_use]
+    pub fn changes_since(&self, now: &Report) -> Vec<LateNote> {
+        self.rows()
+            .filter_map(|frozen| {
+                let current = now.row(&frozen.code)?;
+                (current.value != frozen.value).then(|| LateNote {
+                    period: self.period,
+                    code: frozen.code.clone(),
+                    frozen: frozen.value.clone(),
+                    now: current.value.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The report as text for a terminal: Vietnamese first, English second, one row a line.
     #[must_use]
     pub fn to_text(&self) -> String {
@@ -171,6 +219,13 @@ impl Report {
             self.period, self.start, self.end, self.definitions_version
         );
         let _ = writeln!(out, "{}", self.basis);
+        if let Some(c) = &self.closed {
+            let _ = writeln!(
+                out,
+                "Đã chốt kỳ / closed: {} (số liệu cố định / figures frozen)",
+                c.at.format("%Y-%m-%d %H:%M UTC")
+            );
+        }
         for s in &self.sections {
             let _ = writeln!(out, "\n{} / {}", s.title_vi, s.title_en);
             for r in &s.rows {
@@ -181,6 +236,22 @@ impl Report {
                     r.label_vi,
                     r.label_en,
                     r.value.to_text()
+                );
+            }
+        }
+        if !self.late.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nSố liệu đến muộn của kỳ đã chốt / late records for closed periods:"
+            );
+            for n in &self.late {
+                let _ = writeln!(
+                    out,
+                    "  {} {}: {} → {}",
+                    n.period,
+                    n.code,
+                    n.frozen.to_text(),
+                    n.now.to_text()
                 );
             }
         }
@@ -338,6 +409,8 @@ impl FactSet {
             definitions_version: defs.version.clone(),
             sections,
             plans: Vec::new(),
+            closed: None,
+            late: Vec::new(),
         })
     }
 

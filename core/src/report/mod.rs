@@ -21,7 +21,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 pub use definitions::{Definitions, Indicator, Measure, Source, Template};
-pub use engine::{Breakdown, FactSet, Report, ReportRow, ReportSection, Value};
+pub use engine::{Breakdown, Closed, FactSet, LateNote, Report, ReportRow, ReportSection, Value};
 pub use facts::Fact;
 pub use plan::{Goal, Plan, PlanProgress, Target, TargetProgress, TargetStatus};
 
@@ -44,6 +44,9 @@ pub enum ReportError {
     /// Only a commune supervisor's device computes the commune's report.
     #[error("only a commune supervisor's device computes the commune report")]
     NotSupervisor,
+    /// A period still running cannot be closed.
+    #[error("period {0} is not over yet: it cannot be closed")]
+    PeriodNotOver(String),
     /// The template is for another kind of period.
     #[error("template {template} is for a {expected} period, not a {given}")]
     WrongPeriodKind {
@@ -67,6 +70,7 @@ impl ReportError {
             ReportError::InvalidPeriod(p) => format!(
                 "kỳ báo cáo {p:?} không hợp lệ: viết YYYY-MM (tháng), YYYY-Qn (quý), YYYY-H1/H2 (6 tháng) hoặc YYYY (năm)"
             ),
+            ReportError::PeriodNotOver(p) => format!("kỳ {p} chưa kết thúc, chưa chốt được"),
             ReportError::NotSupervisor => {
                 "chỉ máy của giám sát viên xã mới lập được báo cáo của xã".to_owned()
             }
@@ -258,6 +262,30 @@ impl Period {
                 kind: self.kind,
                 year: self.year,
                 index: self.index + 1,
+            }
+        }
+    }
+
+    /// The period of the same kind before this one.
+    #[must_use]
+    pub fn prev(&self) -> Self {
+        if self.index == 1 {
+            let last = match self.kind {
+                PeriodKind::Month => 12,
+                PeriodKind::Quarter => 4,
+                PeriodKind::HalfYear => 2,
+                PeriodKind::Year => 1,
+            };
+            Self {
+                kind: self.kind,
+                year: self.year - 1,
+                index: last,
+            }
+        } else {
+            Self {
+                kind: self.kind,
+                year: self.year,
+                index: self.index - 1,
             }
         }
     }

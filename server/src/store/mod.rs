@@ -224,6 +224,22 @@ pub trait SyncStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Keeps a closed period's report; `Exists` if that period is closed already.
+    fn close_report(
+        &self,
+        org: Id,
+        report: donghanh_core::report::Report,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The report kept when the period was closed, if it was.
+    fn closed_report(
+        &self,
+        org: Id,
+        template: String,
+        period: donghanh_core::report::Period,
+    ) -> impl Future<Output = StoreResult<Option<donghanh_core::report::Report>>> + Send;
+
     /// The plans of an org unit, by period.
     fn plans(
         &self,

@@ -13,7 +13,7 @@ use donghanh_core::domain::{
     AnyRecord, Calendar, Device, Id, LegalParams, OrgTree, OrgUnit, OrgUnitKind, RecordKind, Scope,
     User,
 };
-use donghanh_core::report::{Fact, Plan};
+use donghanh_core::report::{Fact, Plan, Report};
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 
@@ -208,8 +208,21 @@ CREATE TABLE plans (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// Closed reporting periods: the report as it was when closed (aggregates, JSON in clear), so
+/// that a submitted figure never changes when late records arrive.
+const V5: &str = r"
+CREATE TABLE report_snapshots (
+    org BLOB NOT NULL,
+    template TEXT NOT NULL,
+    period TEXT NOT NULL,
+    body TEXT NOT NULL,
+    closed_at INTEGER NOT NULL,
+    PRIMARY KEY (org, template, period)
+) STRICT, WITHOUT ROWID;
+";
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -1938,6 +1951,52 @@ impl SyncStore for SqliteStore {
             )
             .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn close_report(&self, org: Id, report: Report, at: DateTime<Utc>) -> StoreResult<()> {
+        self.run(move |c, _| {
+            let inserted = c
+                .execute(
+                    "INSERT OR IGNORE INTO report_snapshots(org, template, period, body, closed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        id_blob(org),
+                        report.template,
+                        report.period.to_string(),
+                        serde_json::to_string(&report).map_err(db_err)?,
+                        ts(at)
+                    ],
+                )
+                .map_err(db_err)?;
+            if inserted == 0 {
+                return Err(StoreError::Exists {
+                    what: "a closed report for this unit, template and period",
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn closed_report(
+        &self,
+        org: Id,
+        template: String,
+        period: donghanh_core::report::Period,
+    ) -> StoreResult<Option<Report>> {
+        self.run(move |c, _| {
+            let body: Option<String> = c
+                .query_row(
+                    "SELECT body FROM report_snapshots WHERE org = ?1 AND template = ?2 AND period = ?3",
+                    params![id_blob(org), template, period.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            body.map(|b| serde_json::from_str(&b).map_err(decode_err))
+                .transpose()
         })
         .await
     }
