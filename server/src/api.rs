@@ -400,3 +400,62 @@ pub async fn close_report<S: SyncStore>(
     tracing::info!(device = %caller.device, template = %report.template, period = %report.period, "report closed");
     Ok(Json(report))
 }
+
+/// The query of `GET /v1/reports/records`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordsQuery {
+    /// The org unit.
+    pub org: uuid::Uuid,
+    /// The period.
+    pub period: String,
+    /// The indicator's code.
+    pub indicator: String,
+}
+
+/// `GET /v1/reports/records?org=…&period=…&indicator=…`: the records behind one number (ids and
+/// kinds; the phone shows those it holds), for a supervisor of the commune; audited.
+pub async fn report_records<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    query: Result<Query<RecordsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|_| {
+        ApiError::Invalid("expected org (an org-unit id), period and indicator".into())
+    })?;
+    let period = donghanh_core::report::Period::parse(&q.period).map_err(|_| {
+        ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
+    })?;
+    let user = state
+        .store
+        .user(caller.user)
+        .await?
+        .ok_or(ApiError::Unauthorised)?
+        .user;
+    let records =
+        crate::reports::records(&*state.store, &user, Id::from(q.org), &q.indicator, period)
+            .await
+            .map_err(report_failure)?;
+    state
+        .store
+        .audit_access(
+            caller.user,
+            caller.device,
+            "report_records",
+            format!("org:{}", q.org),
+            u64::try_from(records.len()).unwrap_or(u64::MAX),
+            format!(
+                "{} {period}",
+                q.indicator.chars().take(40).collect::<String>()
+            ),
+            Utc::now(),
+        )
+        .await?;
+    tracing::info!(device = %caller.device, records = records.len(), "report records");
+    Ok(Json(serde_json::json!({
+        "records": records
+            .iter()
+            .map(|(id, kind)| serde_json::json!({"id": id, "kind": kind}))
+            .collect::<Vec<_>>()
+    })))
+}

@@ -465,6 +465,12 @@ fn schemas() -> Value {
                 "sections": list(any("A section: titles and rows."), "In the form's order."),
             }),
         ),
+        "ReportRecords": object(
+            RESPONSE,
+            "The records behind a number.",
+            &["records"],
+            json!({"records": list(any("`{id, kind}`"), "Sorted by id.")}),
+        ),
         "Plan": object(
             REQUEST,
             "A plan: an org unit, a period, and targets on named indicators.",
@@ -866,6 +872,24 @@ fn paths() -> Value {
                 ],
                 body: None,
                 success: Success::Json("Report"),
+                errors: &["400", "401", "403", "404", "500"],
+            },
+        ),
+        (
+            "/v1/reports/records",
+            "get",
+            Op {
+                id: "reportRecords",
+                summary: "The records behind one indicator's number (ids and kinds), for a \
+                          supervisor of the commune; audited. Officers see aggregates only.",
+                bearer: true,
+                parameters: vec![
+                    query("org", true, uuid("The org unit reported on.")),
+                    query("period", true, string("The period.")),
+                    query("indicator", true, string("The indicator's code.")),
+                ],
+                body: None,
+                success: Success::Json("ReportRecords"),
                 errors: &["400", "401", "403", "404", "500"],
             },
         ),

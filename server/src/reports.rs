@@ -253,3 +253,36 @@ async fn facts<S: SyncStore>(
     facts.extend(store.report_facts(communes, points, start, end).await?);
     Ok(FactSet::new(facts, point_communes))
 }
+
+/// The records behind one indicator's number for `period` over `org` (for a ratio, its
+/// numerator's): ids and kinds, for a supervisor of the commune, who holds these cases. An
+/// officer sees aggregates only (names need break-the-glass, not offered yet): `Forbidden`.
+///
+/// # Errors
+/// [`ReportFailure`].
+pub async fn records<S: SyncStore>(
+    store: &S,
+    viewer: &User,
+    org: Id,
+    indicator: &str,
+    period: Period,
+) -> Result<Vec<(Id, &'static str)>, ReportFailure> {
+    let defs = Definitions::embedded()?;
+    if defs.indicator(indicator).is_none() {
+        return Err(ReportError::UnknownIndicator(indicator.to_owned()).into());
+    }
+    if viewer.role != donghanh_core::domain::Role::Supervisor {
+        return Err(ReportFailure::Forbidden);
+    }
+    let set = facts(store, Some(viewer), org, period.start(), period.end()).await?;
+    let ids = set.explain(&defs, indicator, period)?;
+    let kinds: HashMap<Id, &'static str> = set
+        .facts()
+        .iter()
+        .map(|f| (f.id(), f.type_code()))
+        .collect();
+    Ok(ids
+        .into_iter()
+        .map(|id| (id, kinds.get(&id).copied().unwrap_or("record")))
+        .collect())
+}

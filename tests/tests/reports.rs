@@ -149,6 +149,27 @@ fn the_server_the_api_the_command_line_and_a_phone_give_the_hand_worked_numbers(
         }
     }
 
+    // The records behind a number: the supervisor of the commune may list them (audited); the
+    // officer sees aggregates only.
+    let (status, body) = sup.get(&format!(
+        "/v1/reports/records?org={}&period=2026-10&indicator=BEN_LOAN_VND",
+        server.commune
+    ));
+    assert_eq!(status, 200, "{body}");
+    let listed = body["records"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "the two loans");
+    assert!(listed.iter().all(|r| r["kind"] == "benefit"));
+    let (status, _) = officer.get(&format!(
+        "/v1/reports/records?org={}&period=2026-10&indicator=BEN_LOAN_VND",
+        server.commune
+    ));
+    assert_eq!(status, 403);
+    let (status, _) = sup.get(&format!(
+        "/v1/reports/records?org={}&period=2026-10&indicator=NOPE",
+        server.commune
+    ));
+    assert_eq!(status, 400);
+
     // The server's command line, on the same data directory.
     let out = Command::new(server_binary())
         .arg("--data")

@@ -224,6 +224,19 @@ pub trait SyncStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Appends an access to the audit log (who looked at which records behind a report, …).
+    #[allow(clippy::too_many_arguments)]
+    fn audit_access(
+        &self,
+        user: Id,
+        device: Id,
+        action: &'static str,
+        scope: String,
+        count: u64,
+        purpose: String,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Keeps a closed period's report; `Exists` if that period is closed already.
     fn close_report(
         &self,

@@ -2001,6 +2001,37 @@ impl SyncStore for SqliteStore {
         .await
     }
 
+    async fn audit_access(
+        &self,
+        user: Id,
+        device: Id,
+        action: &'static str,
+        scope: String,
+        count: u64,
+        purpose: String,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.run(move |c, _| {
+            let tx = c.transaction().map_err(db_err)?;
+            Self::audit(
+                &tx,
+                crate::audit::Entry {
+                    seq: 0,
+                    at: ts(now),
+                    user: id_blob(user),
+                    device: id_blob(device),
+                    action: action.to_owned(),
+                    scope,
+                    record: None,
+                    count,
+                    purpose,
+                },
+            )?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
     async fn plans(&self, org: Id) -> StoreResult<Vec<Plan>> {
         self.run(move |c, _| {
             let mut stmt = c
