@@ -142,6 +142,11 @@ impl From<CoreError> for DonghanhError {
             CoreError::LeaseExpired => DonghanhError::LeaseExpired,
             CoreError::UnknownUser => DonghanhError::UnknownUser,
             CoreError::NotEnrolled => DonghanhError::NotEnrolled,
+            // Until the bindings have a variant of their own: the server's refusal, as it was.
+            e @ CoreError::SupervisorOnly => DonghanhError::Server {
+                code: "forbidden".into(),
+                detail: e.to_string(),
+            },
             CoreError::Network(reason) => DonghanhError::Network { reason },
             CoreError::Server { code, message } => DonghanhError::Server {
                 code,
