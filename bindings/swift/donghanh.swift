@@ -519,6 +519,22 @@ fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterDouble: FfiConverterPrimitive {
+    typealias FfiType = Double
+    typealias SwiftType = Double
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Double {
+        return try lift(readDouble(&buf))
+    }
+
+    public static func write(_ value: Double, into buf: inout [UInt8]) {
+        writeDouble(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterBool : FfiConverter {
     typealias FfiType = Int8
     typealias SwiftType = Bool
@@ -613,6 +629,12 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol DeviceProtocol: AnyObject, Sendable {
     
     /**
+     * Activates a proposed episode from the decision of `on` (a day): the person is under
+     * management. `InvalidTransition` unless it is proposed.
+     */
+    func activateEpisode(id: String, on: String) throws  -> Episode
+    
+    /**
      * Records a drug test; returns its id.
      */
     func addDrugTest(test: NewDrugTest) throws  -> String
@@ -673,14 +695,33 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func attendance(session: String) throws  -> [Attendance]
     
     /**
+     * Cancels a planned session (attendance can no longer be marked on it).
+     * `InvalidTransition` unless planned.
+     */
+    func cancelSession(id: String) throws  -> Session
+    
+    /**
      * Everyone held with their next due task and last visit, most urgent first.
      */
     func caseload() throws  -> [CaseloadEntry]
     
     /**
+     * Completes an active episode on `on` (a day, not before its start nor in the future).
+     * `InvalidTransition` unless it is active.
+     */
+    func completeEpisode(id: String, on: String) throws  -> Episode
+    
+    /**
      * Marks a task done.
      */
     func completeTask(id: String) throws 
+    
+    /**
+     * The open conflicts in the supervisor's cases, oldest first: fields changed on two
+     * sides, the value kept and the one that lost. Online (asks the server); `Forbidden` for
+     * any role but a supervisor. The values may identify a person: show, never log.
+     */
+    func conflicts() throws  -> [Conflict]
     
     /**
      * The staff directory the last sync brought (a supervisor's colleagues).
@@ -711,6 +752,11 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * People whose name matches `query`, ignoring case and Vietnamese diacritics.
      */
     func findPeople(query: String) throws  -> [Person]
+    
+    /**
+     * Marks a planned session held (once it has started). `InvalidTransition` unless planned.
+     */
+    func holdSession(id: String) throws  -> Session
     
     /**
      * Whether `lock()` was called.
@@ -759,6 +805,20 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func person(id: String) throws  -> Person
     
     /**
+     * Proposes a draft episode: its file was opened and proposed on `on` (a day).
+     * `InvalidTransition` unless it is a draft; a post-rehab episode must say what came
+     * before (`after`).
+     */
+    func proposeEpisode(id: String, on: String) throws  -> Episode
+    
+    /**
+     * Records a relapse determined during an active episode (drug use detected on
+     * `detected_on`, addiction determined by `determined_by` on `determined_on`) and ends the
+     * episode on `determined_on`, in one step. Returns the relapse record's id.
+     */
+    func recordRelapse(episode: String, detectedOn: String, determinedBy: String, determinedOn: String, note: String?) throws  -> String
+    
+    /**
      * A person's referrals, oldest first.
      */
     func referrals(person: String) throws  -> [Referral]
@@ -767,6 +827,27 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * Local changes the server refused, oldest first (shown until dismissed).
      */
     func rejected() throws  -> [RejectedChange]
+    
+    /**
+     * The commune's report for `period` (`2026-10` → form 01-BCN; `2026-H2`, `2026`: the
+     * province templates), computed offline from what this supervisor's phone holds: the same
+     * definitions and numbers as the server's. `template` empty: the period's default.
+     * `InvalidInput` for a bad period or template, or on a device that is not a supervisor's.
+     */
+    func report(template: String, period: String) throws  -> Report
+    
+    /**
+     * Ids of the records behind one indicator's number for `period` (records this phone
+     * holds; for a ratio, its numerator's), for a supervisor.
+     */
+    func reportRecords(indicator: String, period: String) throws  -> [String]
+    
+    /**
+     * Resolves an open conflict: `restore` puts the losing value back (it reaches the phones
+     * at their next sync), otherwise the current value stays. Online; `NotFound` (kind
+     * `conflict`) for a conflict that is not open in the supervisor's cases.
+     */
+    func resolveConflict(id: String, restore: Bool) throws 
     
     /**
      * Sessions this device holds, most recent first.
@@ -784,6 +865,18 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * device is wiped and answers `Revoked`.
      */
     func sync(listener: SyncListener?) throws  -> SyncReport
+    
+    /**
+     * Ends an active episode early on `on` (a day) for `reason`. `Relapse` is refused with
+     * `InvalidInput`: a relapse is recorded with `record_relapse`, which names the authority.
+     */
+    func terminateEpisode(id: String, reason: TerminationReason, on: String) throws  -> Episode
+    
+    /**
+     * Moves a referral to `status` on `on` (a day): `Sent → Accepted | Declined`,
+     * `Accepted → Completed | Declined`; any other change is `InvalidTransition`.
+     */
+    func updateReferral(id: String, status: ReferralStatus, on: String) throws  -> Referral
     
     /**
      * A person's visits, oldest first.
@@ -895,6 +988,21 @@ public static func `open`(dir: String, keystore: KeyStore, pin: String)throws  -
 }
     
 
+    
+    /**
+     * Activates a proposed episode from the decision of `on` (a day): the person is under
+     * management. `InvalidTransition` unless it is proposed.
+     */
+open func activateEpisode(id: String, on: String)throws  -> Episode  {
+    return try  FfiConverterTypeEpisode_lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_activate_episode(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterString.lower(on),uniffiCallStatus
+    )
+})
+}
     
     /**
      * Records a drug test; returns its id.
@@ -1063,6 +1171,20 @@ open func attendance(session: String)throws  -> [Attendance]  {
 }
     
     /**
+     * Cancels a planned session (attendance can no longer be marked on it).
+     * `InvalidTransition` unless planned.
+     */
+open func cancelSession(id: String)throws  -> Session  {
+    return try  FfiConverterTypeSession_lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_cancel_session(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Everyone held with their next due task and last visit, most urgent first.
      */
 open func caseload()throws  -> [CaseloadEntry]  {
@@ -1070,6 +1192,21 @@ open func caseload()throws  -> [CaseloadEntry]  {
         uniffiCallStatus in
     uniffi_donghanh_fn_method_device_caseload(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Completes an active episode on `on` (a day, not before its start nor in the future).
+     * `InvalidTransition` unless it is active.
+     */
+open func completeEpisode(id: String, on: String)throws  -> Episode  {
+    return try  FfiConverterTypeEpisode_lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_complete_episode(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterString.lower(on),uniffiCallStatus
     )
 })
 }
@@ -1084,6 +1221,20 @@ open func completeTask(id: String)throws   {try rustCallWithError(FfiConverterTy
         FfiConverterString.lower(id),uniffiCallStatus
     )
 }
+}
+    
+    /**
+     * The open conflicts in the supervisor's cases, oldest first: fields changed on two
+     * sides, the value kept and the one that lost. Online (asks the server); `Forbidden` for
+     * any role but a supervisor. The values may identify a person: show, never log.
+     */
+open func conflicts()throws  -> [Conflict]  {
+    return try  FfiConverterSequenceTypeConflict.lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_conflicts(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -1158,6 +1309,19 @@ open func findPeople(query: String)throws  -> [Person]  {
     uniffi_donghanh_fn_method_device_find_people(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(query),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Marks a planned session held (once it has started). `InvalidTransition` unless planned.
+     */
+open func holdSession(id: String)throws  -> Session  {
+    return try  FfiConverterTypeSession_lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_hold_session(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),uniffiCallStatus
     )
 })
 }
@@ -1277,6 +1441,41 @@ open func person(id: String)throws  -> Person  {
 }
     
     /**
+     * Proposes a draft episode: its file was opened and proposed on `on` (a day).
+     * `InvalidTransition` unless it is a draft; a post-rehab episode must say what came
+     * before (`after`).
+     */
+open func proposeEpisode(id: String, on: String)throws  -> Episode  {
+    return try  FfiConverterTypeEpisode_lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_propose_episode(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterString.lower(on),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Records a relapse determined during an active episode (drug use detected on
+     * `detected_on`, addiction determined by `determined_by` on `determined_on`) and ends the
+     * episode on `determined_on`, in one step. Returns the relapse record's id.
+     */
+open func recordRelapse(episode: String, detectedOn: String, determinedBy: String, determinedOn: String, note: String?)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_record_relapse(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(episode),
+        FfiConverterString.lower(detectedOn),
+        FfiConverterString.lower(determinedBy),
+        FfiConverterString.lower(determinedOn),
+        FfiConverterOptionString.lower(note),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * A person's referrals, oldest first.
      */
 open func referrals(person: String)throws  -> [Referral]  {
@@ -1299,6 +1498,53 @@ open func rejected()throws  -> [RejectedChange]  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * The commune's report for `period` (`2026-10` → form 01-BCN; `2026-H2`, `2026`: the
+     * province templates), computed offline from what this supervisor's phone holds: the same
+     * definitions and numbers as the server's. `template` empty: the period's default.
+     * `InvalidInput` for a bad period or template, or on a device that is not a supervisor's.
+     */
+open func report(template: String, period: String)throws  -> Report  {
+    return try  FfiConverterTypeReport_lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_report(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(template),
+        FfiConverterString.lower(period),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Ids of the records behind one indicator's number for `period` (records this phone
+     * holds; for a ratio, its numerator's), for a supervisor.
+     */
+open func reportRecords(indicator: String, period: String)throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_report_records(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(indicator),
+        FfiConverterString.lower(period),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Resolves an open conflict: `restore` puts the losing value back (it reaches the phones
+     * at their next sync), otherwise the current value stays. Online; `NotFound` (kind
+     * `conflict`) for a conflict that is not open in the supervisor's cases.
+     */
+open func resolveConflict(id: String, restore: Bool)throws   {try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_resolve_conflict(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterBool.lower(restore),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -1337,6 +1583,38 @@ open func sync(listener: SyncListener?)throws  -> SyncReport  {
     uniffi_donghanh_fn_method_device_sync(
             self.uniffiCloneHandle(),
         FfiConverterOptionTypeSyncListener.lower(listener),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Ends an active episode early on `on` (a day) for `reason`. `Relapse` is refused with
+     * `InvalidInput`: a relapse is recorded with `record_relapse`, which names the authority.
+     */
+open func terminateEpisode(id: String, reason: TerminationReason, on: String)throws  -> Episode  {
+    return try  FfiConverterTypeEpisode_lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_terminate_episode(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterTypeTerminationReason_lower(reason),
+        FfiConverterString.lower(on),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Moves a referral to `status` on `on` (a day): `Sent → Accepted | Declined`,
+     * `Accepted → Completed | Declined`; any other change is `InvalidTransition`.
+     */
+open func updateReferral(id: String, status: ReferralStatus, on: String)throws  -> Referral  {
+    return try  FfiConverterTypeReferral_lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_update_referral(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterTypeReferralStatus_lower(status),
+        FfiConverterString.lower(on),uniffiCallStatus
     )
 })
 }
@@ -2293,6 +2571,167 @@ public func FfiConverterTypeColleague_lower(_ value: Colleague) -> RustBuffer {
 
 
 /**
+ * A field changed on two sides, as a supervisor sees it: the server kept the later value and
+ * keeps the losing one until the supervisor keeps or restores it (`Device.resolve_conflict`).
+ * The values may identify a person: show them, never log them.
+ */
+public struct Conflict: Equatable, Hashable {
+    /**
+     * The conflict's id.
+     */
+    public var id: String
+    /**
+     * The record whose field conflicted.
+     */
+    public var recordId: String
+    /**
+     * The record's kind code (`person`, `episode`…).
+     */
+    public var kind: String
+    /**
+     * The person the record is about, when it is in a person's case.
+     */
+    public var person: String?
+    /**
+     * The field's name (`phone`, `address`…).
+     */
+    public var field: String
+    /**
+     * The value the record has now, as text (none when empty).
+     */
+    public var kept: String?
+    /**
+     * The value that lost, as text (none when empty).
+     */
+    public var lost: String?
+    /**
+     * The value the record has now, as JSON.
+     */
+    public var keptJson: String
+    /**
+     * The value that lost, as JSON.
+     */
+    public var lostJson: String
+    /**
+     * The device whose value lost.
+     */
+    public var lostByDevice: String
+    /**
+     * The server's log position at which it arose (later conflicts have larger numbers).
+     */
+    public var opId: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The conflict's id.
+         */id: String, 
+        /**
+         * The record whose field conflicted.
+         */recordId: String, 
+        /**
+         * The record's kind code (`person`, `episode`…).
+         */kind: String, 
+        /**
+         * The person the record is about, when it is in a person's case.
+         */person: String?, 
+        /**
+         * The field's name (`phone`, `address`…).
+         */field: String, 
+        /**
+         * The value the record has now, as text (none when empty).
+         */kept: String?, 
+        /**
+         * The value that lost, as text (none when empty).
+         */lost: String?, 
+        /**
+         * The value the record has now, as JSON.
+         */keptJson: String, 
+        /**
+         * The value that lost, as JSON.
+         */lostJson: String, 
+        /**
+         * The device whose value lost.
+         */lostByDevice: String, 
+        /**
+         * The server's log position at which it arose (later conflicts have larger numbers).
+         */opId: UInt64) {
+        self.id = id
+        self.recordId = recordId
+        self.kind = kind
+        self.person = person
+        self.field = field
+        self.kept = kept
+        self.lost = lost
+        self.keptJson = keptJson
+        self.lostJson = lostJson
+        self.lostByDevice = lostByDevice
+        self.opId = opId
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Conflict: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeConflict: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Conflict {
+        return
+            try Conflict(
+                id: FfiConverterString.read(from: &buf), 
+                recordId: FfiConverterString.read(from: &buf), 
+                kind: FfiConverterString.read(from: &buf), 
+                person: FfiConverterOptionString.read(from: &buf), 
+                field: FfiConverterString.read(from: &buf), 
+                kept: FfiConverterOptionString.read(from: &buf), 
+                lost: FfiConverterOptionString.read(from: &buf), 
+                keptJson: FfiConverterString.read(from: &buf), 
+                lostJson: FfiConverterString.read(from: &buf), 
+                lostByDevice: FfiConverterString.read(from: &buf), 
+                opId: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Conflict, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.recordId, into: &buf)
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterOptionString.write(value.person, into: &buf)
+        FfiConverterString.write(value.field, into: &buf)
+        FfiConverterOptionString.write(value.kept, into: &buf)
+        FfiConverterOptionString.write(value.lost, into: &buf)
+        FfiConverterString.write(value.keptJson, into: &buf)
+        FfiConverterString.write(value.lostJson, into: &buf)
+        FfiConverterString.write(value.lostByDevice, into: &buf)
+        FfiConverterUInt64.write(value.opId, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConflict_lift(_ buf: RustBuffer) throws -> Conflict {
+    return try FfiConverterTypeConflict.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeConflict_lower(_ value: Conflict) -> RustBuffer {
+    return FfiConverterTypeConflict.lower(value)
+}
+
+
+/**
  * A drug test.
  */
 public struct DrugTest: Equatable, Hashable {
@@ -2504,6 +2943,22 @@ public struct Episode: Equatable, Hashable {
      * Status code: `draft`, `proposed`, `active`, `completed`, `terminated`.
      */
     public var status: String
+    /**
+     * Why it was terminated (only when `status` is `terminated`).
+     */
+    public var terminationReason: TerminationReason?
+    /**
+     * Day the file was opened and proposed.
+     */
+    public var fileOpenedOn: String?
+    /**
+     * Day of the decision that put the person under management.
+     */
+    public var decisionDate: String?
+    /**
+     * Day it ended (completed or terminated).
+     */
+    public var endedOn: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2522,12 +2977,28 @@ public struct Episode: Equatable, Hashable {
          */start: String, 
         /**
          * Status code: `draft`, `proposed`, `active`, `completed`, `terminated`.
-         */status: String) {
+         */status: String, 
+        /**
+         * Why it was terminated (only when `status` is `terminated`).
+         */terminationReason: TerminationReason?, 
+        /**
+         * Day the file was opened and proposed.
+         */fileOpenedOn: String?, 
+        /**
+         * Day of the decision that put the person under management.
+         */decisionDate: String?, 
+        /**
+         * Day it ended (completed or terminated).
+         */endedOn: String?) {
         self.id = id
         self.person = person
         self.kind = kind
         self.start = start
         self.status = status
+        self.terminationReason = terminationReason
+        self.fileOpenedOn = fileOpenedOn
+        self.decisionDate = decisionDate
+        self.endedOn = endedOn
     }
 
     
@@ -2550,7 +3021,11 @@ public struct FfiConverterTypeEpisode: FfiConverterRustBuffer {
                 person: FfiConverterString.read(from: &buf), 
                 kind: FfiConverterTypeEpisodeKind.read(from: &buf), 
                 start: FfiConverterString.read(from: &buf), 
-                status: FfiConverterString.read(from: &buf)
+                status: FfiConverterString.read(from: &buf), 
+                terminationReason: FfiConverterOptionTypeTerminationReason.read(from: &buf), 
+                fileOpenedOn: FfiConverterOptionString.read(from: &buf), 
+                decisionDate: FfiConverterOptionString.read(from: &buf), 
+                endedOn: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -2560,6 +3035,10 @@ public struct FfiConverterTypeEpisode: FfiConverterRustBuffer {
         FfiConverterTypeEpisodeKind.write(value.kind, into: &buf)
         FfiConverterString.write(value.start, into: &buf)
         FfiConverterString.write(value.status, into: &buf)
+        FfiConverterOptionTypeTerminationReason.write(value.terminationReason, into: &buf)
+        FfiConverterOptionString.write(value.fileOpenedOn, into: &buf)
+        FfiConverterOptionString.write(value.decisionDate, into: &buf)
+        FfiConverterOptionString.write(value.endedOn, into: &buf)
     }
 }
 
@@ -3042,6 +3521,10 @@ public struct Referral: Equatable, Hashable {
      */
     public var status: ReferralStatus
     /**
+     * Day of the latest status change (none while only sent).
+     */
+    public var statusOn: String?
+    /**
      * Note.
      */
     public var note: String?
@@ -3065,6 +3548,9 @@ public struct Referral: Equatable, Hashable {
          * Where it stands.
          */status: ReferralStatus, 
         /**
+         * Day of the latest status change (none while only sent).
+         */statusOn: String?, 
+        /**
          * Note.
          */note: String?) {
         self.id = id
@@ -3072,6 +3558,7 @@ public struct Referral: Equatable, Hashable {
         self.to = to
         self.sentOn = sentOn
         self.status = status
+        self.statusOn = statusOn
         self.note = note
     }
 
@@ -3096,6 +3583,7 @@ public struct FfiConverterTypeReferral: FfiConverterRustBuffer {
                 to: FfiConverterTypeReferralTarget.read(from: &buf), 
                 sentOn: FfiConverterString.read(from: &buf), 
                 status: FfiConverterTypeReferralStatus.read(from: &buf), 
+                statusOn: FfiConverterOptionString.read(from: &buf), 
                 note: FfiConverterOptionString.read(from: &buf)
         )
     }
@@ -3106,6 +3594,7 @@ public struct FfiConverterTypeReferral: FfiConverterRustBuffer {
         FfiConverterTypeReferralTarget.write(value.to, into: &buf)
         FfiConverterString.write(value.sentOn, into: &buf)
         FfiConverterTypeReferralStatus.write(value.status, into: &buf)
+        FfiConverterOptionString.write(value.statusOn, into: &buf)
         FfiConverterOptionString.write(value.note, into: &buf)
     }
 }
@@ -3222,6 +3711,442 @@ public func FfiConverterTypeRejectedChange_lift(_ buf: RustBuffer) throws -> Rej
 #endif
 public func FfiConverterTypeRejectedChange_lower(_ value: RejectedChange) -> RustBuffer {
     return FfiConverterTypeRejectedChange.lower(value)
+}
+
+
+/**
+ * A report computed on the device (aggregates only: no names).
+ */
+public struct Report: Equatable, Hashable {
+    /**
+     * Template code (`01-BCN`).
+     */
+    public var template: String
+    /**
+     * Title in Vietnamese.
+     */
+    public var titleVi: String
+    /**
+     * Title in English.
+     */
+    public var titleEn: String
+    /**
+     * The form it follows.
+     */
+    public var basis: String
+    /**
+     * The period (`2026-10`).
+     */
+    public var period: String
+    /**
+     * First day, `YYYY-MM-DD`.
+     */
+    public var start: String
+    /**
+     * Last day, `YYYY-MM-DD`.
+     */
+    public var end: String
+    /**
+     * The indicator definitions' version.
+     */
+    public var definitionsVersion: String
+    /**
+     * Sections.
+     */
+    public var sections: [ReportSection]
+    /**
+     * The whole report as text (Vietnamese, then English).
+     */
+    public var text: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Template code (`01-BCN`).
+         */template: String, 
+        /**
+         * Title in Vietnamese.
+         */titleVi: String, 
+        /**
+         * Title in English.
+         */titleEn: String, 
+        /**
+         * The form it follows.
+         */basis: String, 
+        /**
+         * The period (`2026-10`).
+         */period: String, 
+        /**
+         * First day, `YYYY-MM-DD`.
+         */start: String, 
+        /**
+         * Last day, `YYYY-MM-DD`.
+         */end: String, 
+        /**
+         * The indicator definitions' version.
+         */definitionsVersion: String, 
+        /**
+         * Sections.
+         */sections: [ReportSection], 
+        /**
+         * The whole report as text (Vietnamese, then English).
+         */text: String) {
+        self.template = template
+        self.titleVi = titleVi
+        self.titleEn = titleEn
+        self.basis = basis
+        self.period = period
+        self.start = start
+        self.end = end
+        self.definitionsVersion = definitionsVersion
+        self.sections = sections
+        self.text = text
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Report: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Report {
+        return
+            try Report(
+                template: FfiConverterString.read(from: &buf), 
+                titleVi: FfiConverterString.read(from: &buf), 
+                titleEn: FfiConverterString.read(from: &buf), 
+                basis: FfiConverterString.read(from: &buf), 
+                period: FfiConverterString.read(from: &buf), 
+                start: FfiConverterString.read(from: &buf), 
+                end: FfiConverterString.read(from: &buf), 
+                definitionsVersion: FfiConverterString.read(from: &buf), 
+                sections: FfiConverterSequenceTypeReportSection.read(from: &buf), 
+                text: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Report, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.template, into: &buf)
+        FfiConverterString.write(value.titleVi, into: &buf)
+        FfiConverterString.write(value.titleEn, into: &buf)
+        FfiConverterString.write(value.basis, into: &buf)
+        FfiConverterString.write(value.period, into: &buf)
+        FfiConverterString.write(value.start, into: &buf)
+        FfiConverterString.write(value.end, into: &buf)
+        FfiConverterString.write(value.definitionsVersion, into: &buf)
+        FfiConverterSequenceTypeReportSection.write(value.sections, into: &buf)
+        FfiConverterString.write(value.text, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReport_lift(_ buf: RustBuffer) throws -> Report {
+    return try FfiConverterTypeReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReport_lower(_ value: Report) -> RustBuffer {
+    return FfiConverterTypeReport.lower(value)
+}
+
+
+/**
+ * One row of a report.
+ */
+public struct ReportRow: Equatable, Hashable {
+    /**
+     * Row number on the form.
+     */
+    public var no: String
+    /**
+     * Indicator code.
+     */
+    public var code: String
+    /**
+     * Label in Vietnamese.
+     */
+    public var labelVi: String
+    /**
+     * Label in English.
+     */
+    public var labelEn: String
+    /**
+     * The value.
+     */
+    public var value: ReportValue
+    /**
+     * Dimension (`commune`, `sex`, `age_band`, `episode_kind`) → bucket → value.
+     */
+    public var breakdown: [String: [String: Int64]]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Row number on the form.
+         */no: String, 
+        /**
+         * Indicator code.
+         */code: String, 
+        /**
+         * Label in Vietnamese.
+         */labelVi: String, 
+        /**
+         * Label in English.
+         */labelEn: String, 
+        /**
+         * The value.
+         */value: ReportValue, 
+        /**
+         * Dimension (`commune`, `sex`, `age_band`, `episode_kind`) → bucket → value.
+         */breakdown: [String: [String: Int64]]) {
+        self.no = no
+        self.code = code
+        self.labelVi = labelVi
+        self.labelEn = labelEn
+        self.value = value
+        self.breakdown = breakdown
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReportRow: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReportRow: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReportRow {
+        return
+            try ReportRow(
+                no: FfiConverterString.read(from: &buf), 
+                code: FfiConverterString.read(from: &buf), 
+                labelVi: FfiConverterString.read(from: &buf), 
+                labelEn: FfiConverterString.read(from: &buf), 
+                value: FfiConverterTypeReportValue.read(from: &buf), 
+                breakdown: FfiConverterDictionaryStringDictionaryStringInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReportRow, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.no, into: &buf)
+        FfiConverterString.write(value.code, into: &buf)
+        FfiConverterString.write(value.labelVi, into: &buf)
+        FfiConverterString.write(value.labelEn, into: &buf)
+        FfiConverterTypeReportValue.write(value.value, into: &buf)
+        FfiConverterDictionaryStringDictionaryStringInt64.write(value.breakdown, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportRow_lift(_ buf: RustBuffer) throws -> ReportRow {
+    return try FfiConverterTypeReportRow.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportRow_lower(_ value: ReportRow) -> RustBuffer {
+    return FfiConverterTypeReportRow.lower(value)
+}
+
+
+/**
+ * One section of a report.
+ */
+public struct ReportSection: Equatable, Hashable {
+    /**
+     * Title in Vietnamese.
+     */
+    public var titleVi: String
+    /**
+     * Title in English.
+     */
+    public var titleEn: String
+    /**
+     * Rows.
+     */
+    public var rows: [ReportRow]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Title in Vietnamese.
+         */titleVi: String, 
+        /**
+         * Title in English.
+         */titleEn: String, 
+        /**
+         * Rows.
+         */rows: [ReportRow]) {
+        self.titleVi = titleVi
+        self.titleEn = titleEn
+        self.rows = rows
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReportSection: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReportSection: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReportSection {
+        return
+            try ReportSection(
+                titleVi: FfiConverterString.read(from: &buf), 
+                titleEn: FfiConverterString.read(from: &buf), 
+                rows: FfiConverterSequenceTypeReportRow.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReportSection, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.titleVi, into: &buf)
+        FfiConverterString.write(value.titleEn, into: &buf)
+        FfiConverterSequenceTypeReportRow.write(value.rows, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportSection_lift(_ buf: RustBuffer) throws -> ReportSection {
+    return try FfiConverterTypeReportSection.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportSection_lower(_ value: ReportSection) -> RustBuffer {
+    return FfiConverterTypeReportSection.lower(value)
+}
+
+
+/**
+ * One value of a report row.
+ */
+public struct ReportValue: Equatable, Hashable {
+    /**
+     * `count`, `amount_vnd` or `percent`.
+     */
+    public var kind: String
+    /**
+     * The count or amount; for a percentage, its numerator.
+     */
+    public var whole: Int64
+    /**
+     * For a percentage: its denominator.
+     */
+    public var denominator: Int64?
+    /**
+     * For a percentage: the percent rounded to one decimal (none over a zero denominator).
+     */
+    public var percent: Double?
+    /**
+     * As shown to a user (`30.000.000 đ`, `66,7 % (2/3)`).
+     */
+    public var text: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `count`, `amount_vnd` or `percent`.
+         */kind: String, 
+        /**
+         * The count or amount; for a percentage, its numerator.
+         */whole: Int64, 
+        /**
+         * For a percentage: its denominator.
+         */denominator: Int64?, 
+        /**
+         * For a percentage: the percent rounded to one decimal (none over a zero denominator).
+         */percent: Double?, 
+        /**
+         * As shown to a user (`30.000.000 đ`, `66,7 % (2/3)`).
+         */text: String) {
+        self.kind = kind
+        self.whole = whole
+        self.denominator = denominator
+        self.percent = percent
+        self.text = text
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ReportValue: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeReportValue: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ReportValue {
+        return
+            try ReportValue(
+                kind: FfiConverterString.read(from: &buf), 
+                whole: FfiConverterInt64.read(from: &buf), 
+                denominator: FfiConverterOptionInt64.read(from: &buf), 
+                percent: FfiConverterOptionDouble.read(from: &buf), 
+                text: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ReportValue, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.kind, into: &buf)
+        FfiConverterInt64.write(value.whole, into: &buf)
+        FfiConverterOptionInt64.write(value.denominator, into: &buf)
+        FfiConverterOptionDouble.write(value.percent, into: &buf)
+        FfiConverterString.write(value.text, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportValue_lift(_ buf: RustBuffer) throws -> ReportValue {
+    return try FfiConverterTypeReportValue.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeReportValue_lower(_ value: ReportValue) -> RustBuffer {
+    return FfiConverterTypeReportValue.lower(value)
 }
 
 
@@ -3941,6 +4866,27 @@ enum DonghanhError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */reason: String
     )
     /**
+     * A status change the record's state machine does not allow (an episode completed
+     * twice, a cancelled session held, a declined referral accepted). Nothing was written.
+     */
+    case InvalidTransition(
+        /**
+         * The current status code.
+         */fromStatus: String, 
+        /**
+         * The status code asked for.
+         */toStatus: String
+    )
+    /**
+     * The enrolled user's role may not do this (conflicts are a supervisor's). Nothing was
+     * changed.
+     */
+    case Forbidden(
+        /**
+         * What is not allowed (never a value).
+         */reason: String
+    )
+    /**
      * The PIN does not unlock this store.
      */
     case WrongPin
@@ -4096,45 +5042,52 @@ public struct FfiConverterTypeDonghanhError: FfiConverterRustBuffer {
         case 1: return .InvalidInput(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 2: return .WrongPin
-        case 3: return .WeakPin(
+        case 2: return .InvalidTransition(
+            fromStatus: try FfiConverterString.read(from: &buf), 
+            toStatus: try FfiConverterString.read(from: &buf)
+            )
+        case 3: return .Forbidden(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 4: return .WrongPin
+        case 5: return .WeakPin(
             min: try FfiConverterUInt32.read(from: &buf), 
             max: try FfiConverterUInt32.read(from: &buf)
             )
-        case 4: return .NoStore
-        case 5: return .NotFound(
+        case 6: return .NoStore
+        case 7: return .NotFound(
             kind: try FfiConverterString.read(from: &buf)
             )
-        case 6: return .AlreadyExists(
+        case 8: return .AlreadyExists(
             kind: try FfiConverterString.read(from: &buf)
             )
-        case 7: return .NotEnrolled
-        case 8: return .UnknownUser
-        case 9: return .Network(
+        case 9: return .NotEnrolled
+        case 10: return .UnknownUser
+        case 11: return .Network(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Server(
+        case 12: return .Server(
             code: try FfiConverterString.read(from: &buf), 
             detail: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Revoked
-        case 12: return .Wiped
-        case 13: return .LeaseExpired
-        case 14: return .KeyMissing
-        case 15: return .KeyRejected
-        case 16: return .KeyStoreUnavailable(
+        case 13: return .Revoked
+        case 14: return .Wiped
+        case 15: return .LeaseExpired
+        case 16: return .KeyMissing
+        case 17: return .KeyRejected
+        case 18: return .KeyStoreUnavailable(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 17: return .DiskFull
-        case 18: return .Busy
-        case 19: return .Storage(
+        case 19: return .DiskFull
+        case 20: return .Busy
+        case 21: return .Storage(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 20: return .Corrupt(
+        case 22: return .Corrupt(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 21: return .NewerVersion
-        case 22: return .Locked
+        case 23: return .NewerVersion
+        case 24: return .Locked
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4152,98 +5105,109 @@ public struct FfiConverterTypeDonghanhError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .WrongPin:
+        case let .InvalidTransition(fromStatus,toStatus):
             writeInt(&buf, Int32(2))
+            FfiConverterString.write(fromStatus, into: &buf)
+            FfiConverterString.write(toStatus, into: &buf)
+            
+        
+        case let .Forbidden(reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .WrongPin:
+            writeInt(&buf, Int32(4))
         
         
         case let .WeakPin(min,max):
-            writeInt(&buf, Int32(3))
+            writeInt(&buf, Int32(5))
             FfiConverterUInt32.write(min, into: &buf)
             FfiConverterUInt32.write(max, into: &buf)
             
         
         case .NoStore:
-            writeInt(&buf, Int32(4))
+            writeInt(&buf, Int32(6))
         
         
         case let .NotFound(kind):
-            writeInt(&buf, Int32(5))
+            writeInt(&buf, Int32(7))
             FfiConverterString.write(kind, into: &buf)
             
         
         case let .AlreadyExists(kind):
-            writeInt(&buf, Int32(6))
+            writeInt(&buf, Int32(8))
             FfiConverterString.write(kind, into: &buf)
             
         
         case .NotEnrolled:
-            writeInt(&buf, Int32(7))
+            writeInt(&buf, Int32(9))
         
         
         case .UnknownUser:
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(10))
         
         
         case let .Network(reason):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Server(code,detail):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(12))
             FfiConverterString.write(code, into: &buf)
             FfiConverterString.write(detail, into: &buf)
             
         
         case .Revoked:
-            writeInt(&buf, Int32(11))
-        
-        
-        case .Wiped:
-            writeInt(&buf, Int32(12))
-        
-        
-        case .LeaseExpired:
             writeInt(&buf, Int32(13))
         
         
-        case .KeyMissing:
+        case .Wiped:
             writeInt(&buf, Int32(14))
         
         
-        case .KeyRejected:
+        case .LeaseExpired:
             writeInt(&buf, Int32(15))
         
         
-        case let .KeyStoreUnavailable(reason):
+        case .KeyMissing:
             writeInt(&buf, Int32(16))
+        
+        
+        case .KeyRejected:
+            writeInt(&buf, Int32(17))
+        
+        
+        case let .KeyStoreUnavailable(reason):
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(reason, into: &buf)
             
         
         case .DiskFull:
-            writeInt(&buf, Int32(17))
+            writeInt(&buf, Int32(19))
         
         
         case .Busy:
-            writeInt(&buf, Int32(18))
+            writeInt(&buf, Int32(20))
         
         
         case let .Storage(reason):
-            writeInt(&buf, Int32(19))
+            writeInt(&buf, Int32(21))
             FfiConverterString.write(reason, into: &buf)
             
         
         case let .Corrupt(reason):
-            writeInt(&buf, Int32(20))
+            writeInt(&buf, Int32(22))
             FfiConverterString.write(reason, into: &buf)
             
         
         case .NewerVersion:
-            writeInt(&buf, Int32(21))
+            writeInt(&buf, Int32(23))
         
         
         case .Locked:
-            writeInt(&buf, Int32(22))
+            writeInt(&buf, Int32(24))
         
         }
     }
@@ -5124,6 +6088,104 @@ public func FfiConverterTypeTaskStatus_lower(_ value: TaskStatus) -> RustBuffer 
 
 
 /**
+ * Why an episode ended early (Decree 116/2021 Art. 81). `Relapse` is recorded with
+ * `Device.record_relapse`, which names the determining authority.
+ */
+
+public enum TerminationReason: Equatable, Hashable {
+    
+    case prison
+    case moved
+    case death
+    case missing
+    case relapse
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TerminationReason: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTerminationReason: FfiConverterRustBuffer {
+    typealias SwiftType = TerminationReason
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TerminationReason {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .prison
+        
+        case 2: return .moved
+        
+        case 3: return .death
+        
+        case 4: return .missing
+        
+        case 5: return .relapse
+        
+        case 6: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TerminationReason, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .prison:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .moved:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .death:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .missing:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .relapse:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(6))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTerminationReason_lift(_ buf: RustBuffer) throws -> TerminationReason {
+    return try FfiConverterTypeTerminationReason.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTerminationReason_lower(_ value: TerminationReason) -> RustBuffer {
+    return FfiConverterTypeTerminationReason.lower(value)
+}
+
+
+
+/**
  * Why a drug test was done.
  */
 
@@ -5436,6 +6498,54 @@ public func FfiConverterTypeVisitMode_lower(_ value: VisitMode) -> RustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionInt64: FfiConverterRustBuffer {
+    typealias SwiftType = Int64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionDouble: FfiConverterRustBuffer {
+    typealias SwiftType = Double?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterDouble.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterDouble.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -5532,6 +6642,55 @@ fileprivate struct FfiConverterOptionTypePriorRehab: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeTerminationReason: FfiConverterRustBuffer {
+    typealias SwiftType = TerminationReason?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTerminationReason.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTerminationReason.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeAttendance: FfiConverterRustBuffer {
     typealias SwiftType = [Attendance]
 
@@ -5599,6 +6758,31 @@ fileprivate struct FfiConverterSequenceTypeColleague: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterTypeColleague.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeConflict: FfiConverterRustBuffer {
+    typealias SwiftType = [Conflict]
+
+    public static func write(_ value: [Conflict], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeConflict.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Conflict] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Conflict]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeConflict.read(from: &buf))
         }
         return seq
     }
@@ -5732,6 +6916,56 @@ fileprivate struct FfiConverterSequenceTypeRejectedChange: FfiConverterRustBuffe
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeReportRow: FfiConverterRustBuffer {
+    typealias SwiftType = [ReportRow]
+
+    public static func write(_ value: [ReportRow], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeReportRow.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ReportRow] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ReportRow]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeReportRow.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeReportSection: FfiConverterRustBuffer {
+    typealias SwiftType = [ReportSection]
+
+    public static func write(_ value: [ReportSection], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeReportSection.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [ReportSection] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [ReportSection]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeReportSection.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeSession: FfiConverterRustBuffer {
     typealias SwiftType = [Session]
 
@@ -5828,6 +7062,58 @@ fileprivate struct FfiConverterSequenceTypeVisit: FfiConverterRustBuffer {
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringInt64: FfiConverterRustBuffer {
+    public static func write(_ value: [String: Int64], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterInt64.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: Int64] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: Int64]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterInt64.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringDictionaryStringInt64: FfiConverterRustBuffer {
+    public static func write(_ value: [String: [String: Int64]], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterDictionaryStringInt64.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: [String: Int64]] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: [String: Int64]]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterDictionaryStringInt64.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
 /**
  * Whether `dir` holds a device store (to choose between `Device.open` and create/enrol).
  */
@@ -5876,6 +7162,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_donghanh_checksum_method_synclistener_wiped() != 49416) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_donghanh_checksum_method_device_activate_episode() != 58080) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_donghanh_checksum_method_device_add_drug_test() != 2941) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5909,10 +7198,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_donghanh_checksum_method_device_attendance() != 28616) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_donghanh_checksum_method_device_cancel_session() != 12053) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_donghanh_checksum_method_device_caseload() != 54670) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_donghanh_checksum_method_device_complete_episode() != 5078) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_donghanh_checksum_method_device_complete_task() != 45891) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_donghanh_checksum_method_device_conflicts() != 64601) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_directory() != 64602) {
@@ -5931,6 +7229,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_find_people() != 7633) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_donghanh_checksum_method_device_hold_session() != 29933) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_is_locked() != 26800) {
@@ -5960,10 +7261,25 @@ private let initializationResult: InitializationResult = {
     if (uniffi_donghanh_checksum_method_device_person() != 12616) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_donghanh_checksum_method_device_propose_episode() != 58157) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_donghanh_checksum_method_device_record_relapse() != 31837) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_donghanh_checksum_method_device_referrals() != 28069) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_rejected() != 3076) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_donghanh_checksum_method_device_report() != 39005) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_donghanh_checksum_method_device_report_records() != 57350) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_donghanh_checksum_method_device_resolve_conflict() != 23956) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_sessions() != 46778) {
@@ -5973,6 +7289,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_sync() != 48966) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_donghanh_checksum_method_device_terminate_episode() != 60851) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_donghanh_checksum_method_device_update_referral() != 54276) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_visits() != 20441) {

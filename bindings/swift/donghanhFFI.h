@@ -392,6 +392,11 @@ uint64_t uniffi_donghanh_fn_constructor_device_enroll(RustBuffer dir, uint64_t k
 uint64_t uniffi_donghanh_fn_constructor_device_open(RustBuffer dir, uint64_t keystore, RustBuffer pin, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_ACTIVATE_EPISODE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_ACTIVATE_EPISODE
+RustBuffer uniffi_donghanh_fn_method_device_activate_episode(uint64_t ptr, RustBuffer id, RustBuffer on, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_ADD_DRUG_TEST
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_ADD_DRUG_TEST
 RustBuffer uniffi_donghanh_fn_method_device_add_drug_test(uint64_t ptr, RustBuffer test, RustCallStatus *_Nonnull out_status
@@ -447,14 +452,29 @@ RustBuffer uniffi_donghanh_fn_method_device_assign_case(uint64_t ptr, RustBuffer
 RustBuffer uniffi_donghanh_fn_method_device_attendance(uint64_t ptr, RustBuffer session, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_CANCEL_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_CANCEL_SESSION
+RustBuffer uniffi_donghanh_fn_method_device_cancel_session(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_CASELOAD
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_CASELOAD
 RustBuffer uniffi_donghanh_fn_method_device_caseload(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_COMPLETE_EPISODE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_COMPLETE_EPISODE
+RustBuffer uniffi_donghanh_fn_method_device_complete_episode(uint64_t ptr, RustBuffer id, RustBuffer on, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_COMPLETE_TASK
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_COMPLETE_TASK
 void uniffi_donghanh_fn_method_device_complete_task(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_CONFLICTS
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_CONFLICTS
+RustBuffer uniffi_donghanh_fn_method_device_conflicts(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_DIRECTORY
@@ -485,6 +505,11 @@ RustBuffer uniffi_donghanh_fn_method_device_episodes(uint64_t ptr, RustBuffer pe
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_FIND_PEOPLE
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_FIND_PEOPLE
 RustBuffer uniffi_donghanh_fn_method_device_find_people(uint64_t ptr, RustBuffer query, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_HOLD_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_HOLD_SESSION
+RustBuffer uniffi_donghanh_fn_method_device_hold_session(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_IS_LOCKED
@@ -532,6 +557,16 @@ RustBuffer uniffi_donghanh_fn_method_device_people(uint64_t ptr, RustCallStatus 
 RustBuffer uniffi_donghanh_fn_method_device_person(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_PROPOSE_EPISODE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_PROPOSE_EPISODE
+RustBuffer uniffi_donghanh_fn_method_device_propose_episode(uint64_t ptr, RustBuffer id, RustBuffer on, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_RECORD_RELAPSE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_RECORD_RELAPSE
+RustBuffer uniffi_donghanh_fn_method_device_record_relapse(uint64_t ptr, RustBuffer episode, RustBuffer detected_on, RustBuffer determined_by, RustBuffer determined_on, RustBuffer note, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REFERRALS
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REFERRALS
 RustBuffer uniffi_donghanh_fn_method_device_referrals(uint64_t ptr, RustBuffer person, RustCallStatus *_Nonnull out_status
@@ -540,6 +575,21 @@ RustBuffer uniffi_donghanh_fn_method_device_referrals(uint64_t ptr, RustBuffer p
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REJECTED
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REJECTED
 RustBuffer uniffi_donghanh_fn_method_device_rejected(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REPORT
+RustBuffer uniffi_donghanh_fn_method_device_report(uint64_t ptr, RustBuffer template, RustBuffer period, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REPORT_RECORDS
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REPORT_RECORDS
+RustBuffer uniffi_donghanh_fn_method_device_report_records(uint64_t ptr, RustBuffer indicator, RustBuffer period, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_RESOLVE_CONFLICT
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_RESOLVE_CONFLICT
+void uniffi_donghanh_fn_method_device_resolve_conflict(uint64_t ptr, RustBuffer id, int8_t restore, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_SESSIONS
@@ -555,6 +605,16 @@ RustBuffer uniffi_donghanh_fn_method_device_support_benefits(uint64_t ptr, RustB
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_SYNC
 RustBuffer uniffi_donghanh_fn_method_device_sync(uint64_t ptr, RustBuffer listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_TERMINATE_EPISODE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_TERMINATE_EPISODE
+RustBuffer uniffi_donghanh_fn_method_device_terminate_episode(uint64_t ptr, RustBuffer id, RustBuffer reason, RustBuffer on, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_UPDATE_REFERRAL
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_UPDATE_REFERRAL
+RustBuffer uniffi_donghanh_fn_method_device_update_referral(uint64_t ptr, RustBuffer id, RustBuffer status, RustBuffer on, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_VISITS
@@ -869,6 +929,12 @@ uint16_t uniffi_donghanh_checksum_method_synclistener_wiped(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_ACTIVATE_EPISODE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_ACTIVATE_EPISODE
+uint16_t uniffi_donghanh_checksum_method_device_activate_episode(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_ADD_DRUG_TEST
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_ADD_DRUG_TEST
 uint16_t uniffi_donghanh_checksum_method_device_add_drug_test(void
@@ -935,15 +1001,33 @@ uint16_t uniffi_donghanh_checksum_method_device_attendance(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_CANCEL_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_CANCEL_SESSION
+uint16_t uniffi_donghanh_checksum_method_device_cancel_session(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_CASELOAD
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_CASELOAD
 uint16_t uniffi_donghanh_checksum_method_device_caseload(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_COMPLETE_EPISODE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_COMPLETE_EPISODE
+uint16_t uniffi_donghanh_checksum_method_device_complete_episode(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_COMPLETE_TASK
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_COMPLETE_TASK
 uint16_t uniffi_donghanh_checksum_method_device_complete_task(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_CONFLICTS
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_CONFLICTS
+uint16_t uniffi_donghanh_checksum_method_device_conflicts(void
     
 );
 #endif
@@ -980,6 +1064,12 @@ uint16_t uniffi_donghanh_checksum_method_device_episodes(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_FIND_PEOPLE
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_FIND_PEOPLE
 uint16_t uniffi_donghanh_checksum_method_device_find_people(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_HOLD_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_HOLD_SESSION
+uint16_t uniffi_donghanh_checksum_method_device_hold_session(void
     
 );
 #endif
@@ -1037,6 +1127,18 @@ uint16_t uniffi_donghanh_checksum_method_device_person(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_PROPOSE_EPISODE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_PROPOSE_EPISODE
+uint16_t uniffi_donghanh_checksum_method_device_propose_episode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_RECORD_RELAPSE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_RECORD_RELAPSE
+uint16_t uniffi_donghanh_checksum_method_device_record_relapse(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REFERRALS
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REFERRALS
 uint16_t uniffi_donghanh_checksum_method_device_referrals(void
@@ -1046,6 +1148,24 @@ uint16_t uniffi_donghanh_checksum_method_device_referrals(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REJECTED
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REJECTED
 uint16_t uniffi_donghanh_checksum_method_device_rejected(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REPORT
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REPORT
+uint16_t uniffi_donghanh_checksum_method_device_report(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REPORT_RECORDS
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REPORT_RECORDS
+uint16_t uniffi_donghanh_checksum_method_device_report_records(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_RESOLVE_CONFLICT
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_RESOLVE_CONFLICT
+uint16_t uniffi_donghanh_checksum_method_device_resolve_conflict(void
     
 );
 #endif
@@ -1064,6 +1184,18 @@ uint16_t uniffi_donghanh_checksum_method_device_support_benefits(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_SYNC
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_SYNC
 uint16_t uniffi_donghanh_checksum_method_device_sync(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_TERMINATE_EPISODE
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_TERMINATE_EPISODE
+uint16_t uniffi_donghanh_checksum_method_device_terminate_episode(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_UPDATE_REFERRAL
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_UPDATE_REFERRAL
+uint16_t uniffi_donghanh_checksum_method_device_update_referral(void
     
 );
 #endif

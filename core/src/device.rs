@@ -7,11 +7,13 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{Duration, Utc};
+use chrono::{Duration, NaiveDate, Utc};
 
 use crate::domain::{
-    Assignment, Attendance, AttendanceStatus, Attendee, Episode, FollowUpTask, Id, Person, Record,
-    RecordKind, Session, SupervisionNote, ValidationContext, Visit, vn_date,
+    Assignment, Attendance, AttendanceStatus, Attendee, DomainError, DrugTest, Episode,
+    EpisodeStatus, FollowUpTask, Id, Person, Record, RecordKind, Referral, ReferralStatus,
+    RelapseEvent, Session, SupervisionNote, SupportBenefit, TerminationReason, ValidationContext,
+    Visit, vn_date,
 };
 use crate::keystore::KeyStore;
 use crate::store::{CaseloadEntry, CreateOptions, Store};
@@ -151,6 +153,95 @@ impl Device {
         Ok(visit.id)
     }
 
+    /// Moves a stored record through a status change: read, change, validate and write back
+    /// (with its outbox mutation) in one transaction. A refused change writes nothing.
+    fn change<R: Record>(
+        &self,
+        id: Id,
+        f: impl FnOnce(&mut R, &ValidationContext) -> std::result::Result<(), DomainError>,
+    ) -> Result<R> {
+        let ctx = ValidationContext::now();
+        self.store.write(|w| {
+            let mut record: R = w.reader().require(id)?;
+            f(&mut record, &ctx)?;
+            w.update(&record, &ctx)?;
+            Ok(record)
+        })
+    }
+
+    /// Proposes a draft episode: its file was opened and proposed to the chairman on `on`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown episode; [`DomainError::InvalidTransition`] unless it
+    /// is a draft; the episode's validation (a post-rehab episode must say what rehab came
+    /// before; `on` not in the future nor before a completion report).
+    pub fn propose_episode(&self, id: Id, on: NaiveDate) -> Result<Episode> {
+        self.change(id, |e: &mut Episode, _| {
+            e.transition(EpisodeStatus::Proposed)?;
+            e.file_opened_on = Some(on);
+            Ok(())
+        })
+    }
+
+    /// Activates a proposed episode: the chairman's decision of `on` puts the person under
+    /// management.
+    ///
+    /// # Errors
+    /// As [`Device::propose_episode`], unless it is proposed; `on` not before the file opened.
+    pub fn activate_episode(&self, id: Id, on: NaiveDate) -> Result<Episode> {
+        self.change(id, |e: &mut Episode, _| {
+            e.transition(EpisodeStatus::Active)?;
+            e.decision_date = Some(on);
+            Ok(())
+        })
+    }
+
+    /// Completes an active episode on `on` (the term was served).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`DomainError::InvalidTransition`] unless active;
+    /// [`DomainError::DateOrder`] before its start; [`DomainError::InFuture`].
+    pub fn complete_episode(&self, id: Id, on: NaiveDate) -> Result<Episode> {
+        self.change(id, |e: &mut Episode, _| e.complete(on))
+    }
+
+    /// Ends an active episode early on `on` for `reason` (Decree 116/2021 Art. 81). A relapse
+    /// is a legal determination: it goes through [`Device::record_relapse`].
+    ///
+    /// # Errors
+    /// As [`Device::complete_episode`]; [`DomainError::RelapseWithoutAuthority`] for
+    /// [`TerminationReason::Relapse`].
+    pub fn terminate_episode(
+        &self,
+        id: Id,
+        reason: TerminationReason,
+        on: NaiveDate,
+    ) -> Result<Episode> {
+        self.change(id, |e: &mut Episode, _| e.terminate(reason, on))
+    }
+
+    /// Records a relapse determined during an active episode and ends the episode on the
+    /// determination day, both in one transaction. `relapse.person` is taken from the episode.
+    /// Returns the relapse record's id.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for an unknown episode; [`DomainError::MismatchedReference`] if the
+    /// relapse names another episode; the relapse's validation (an authority, dates in order
+    /// and not in the future); as [`Device::complete_episode`].
+    pub fn record_relapse(&self, relapse: &RelapseEvent) -> Result<Id> {
+        let ctx = ValidationContext::now();
+        self.store.write(|w| {
+            let mut episode: Episode = w.reader().require(relapse.episode)?;
+            let mut relapse = relapse.clone();
+            relapse.person = episode.person;
+            relapse.validate(&ctx)?;
+            episode.terminate_for_relapse(&relapse)?;
+            w.insert(&relapse, &ctx)?;
+            w.update(&episode, &ctx)?;
+            Ok(relapse.id)
+        })
+    }
+
     /// A person's visits, oldest first.
     pub fn visits(&self, person: Id) -> Result<Vec<Visit>> {
         self.store.read(|r| {
@@ -159,6 +250,45 @@ impl Device {
             visits.sort_by_key(|v| v.at);
             Ok(visits)
         })
+    }
+
+    /// A person's drug tests, oldest first.
+    pub fn drug_tests(&self, person: Id) -> Result<Vec<DrugTest>> {
+        let mut tests: Vec<DrugTest> = self.by_person(person)?;
+        tests.sort_by_key(|t| (t.at, t.id));
+        Ok(tests)
+    }
+
+    /// Support given to a person, oldest first.
+    pub fn support_benefits(&self, person: Id) -> Result<Vec<SupportBenefit>> {
+        let mut rows: Vec<SupportBenefit> = self.by_person(person)?;
+        rows.sort_by_key(|b| (b.on, b.id));
+        Ok(rows)
+    }
+
+    /// A person's referrals, oldest first.
+    pub fn referrals(&self, person: Id) -> Result<Vec<Referral>> {
+        let mut rows: Vec<Referral> = self.by_person(person)?;
+        rows.sort_by_key(|r| (r.sent_on, r.id));
+        Ok(rows)
+    }
+
+    /// Records of a kind about a person held on this device ([`Error::NotFound`] otherwise).
+    fn by_person<R: Record>(&self, person: Id) -> Result<Vec<R>> {
+        self.store.read(|r| {
+            r.require_exists(RecordKind::Person, person)?;
+            r.by_subject(person)
+        })
+    }
+
+    /// Moves a referral to `to` on `on` (`sent → accepted | declined`, `accepted → completed |
+    /// declined`).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`DomainError::InvalidTransition`] for another change;
+    /// [`DomainError::DateOrder`] before the day it was sent; [`DomainError::InFuture`].
+    pub fn update_referral(&self, id: Id, to: ReferralStatus, on: NaiveDate) -> Result<Referral> {
+        self.change(id, |r: &mut Referral, _| r.transition(to, on))
     }
 
     /// Adds a follow-up task about a person held on this device.
@@ -244,6 +374,23 @@ impl Device {
         let mut sessions: Vec<Session> = self.store.read(|r| r.all())?;
         sessions.sort_by_key(|s| std::cmp::Reverse(s.at));
         Ok(sessions)
+    }
+
+    /// Marks a planned session held (it must have started).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`DomainError::SessionNotHeld`] before its start;
+    /// [`DomainError::InvalidTransition`] unless planned.
+    pub fn hold_session(&self, id: Id) -> Result<Session> {
+        self.change(id, |s: &mut Session, ctx| s.hold(ctx))
+    }
+
+    /// Cancels a planned session (no attendance can be marked on it afterwards).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`]; [`DomainError::InvalidTransition`] unless planned.
+    pub fn cancel_session(&self, id: Id) -> Result<Session> {
+        self.change(id, |s: &mut Session, _| s.cancel())
     }
 
     /// Attendance rows of a session.
@@ -387,6 +534,22 @@ impl Device {
         self.enrollment()?
             .map(|(_, user)| Id::from(user))
             .ok_or(Error::NotEnrolled)
+    }
+
+    /// The open conflicts in this supervisor's cases, oldest first: fields changed on two
+    /// sides, with the value kept and the one that lost. Online (asks the server); the values
+    /// are shown to the supervisor and never logged. A user of another role gets
+    /// [`Error::SupervisorOnly`].
+    pub fn conflicts(&self) -> Result<Vec<crate::sync::client::Conflict>> {
+        crate::sync::client::conflicts(&self.store)
+    }
+
+    /// Resolves an open conflict: `restore` puts the losing value back (a new change on the
+    /// server that devices receive at their next sync), otherwise the current value stays.
+    /// Online. [`Error::NotFound`] (kind `conflict`) for a conflict that is not open in this
+    /// supervisor's cases; [`Error::SupervisorOnly`] for another role.
+    pub fn resolve_conflict(&self, id: uuid::Uuid, restore: bool) -> Result<()> {
+        crate::sync::client::resolve_conflict(&self.store, id, restore)
     }
 
     /// The staff directory last downloaded by a sync (a supervisor's colleagues), by username.

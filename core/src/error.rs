@@ -54,6 +54,10 @@ pub enum Error {
     /// The device is not enrolled with a server.
     #[error("this device is not enrolled with a server")]
     NotEnrolled,
+    /// The server refused because the enrolled user's role may not do this: conflicts are
+    /// listed and resolved by a supervisor.
+    #[error("only a supervisor may list and resolve conflicts")]
+    SupervisorOnly,
     /// The server could not be reached or answered outside the protocol.
     #[error("network: {0}")]
     Network(String),

@@ -105,6 +105,9 @@ pub struct Plan {
     pub outcome: Outcome,
     /// Fields changed on both sides.
     pub conflicts: Vec<FieldConflict>,
+    /// For each conflicting field, the device whose value lost: the one that last changed
+    /// the field before this mutation (absent when the record does not say).
+    pub lost_by: BTreeMap<String, Id>,
     /// Scope membership changes it causes.
     pub membership: Vec<Membership>,
     /// For a case (`person` record) created, deleted or moved between communes: the commune
@@ -337,6 +340,11 @@ pub fn plan(
         }
     }
     let mut field_devices = current.map(|c| c.field_devices.clone()).unwrap_or_default();
+    // The value that loses a conflict is the one stored, written by the field's last device.
+    let lost_by = conflicts
+        .iter()
+        .filter_map(|c| Some((c.field.clone(), *field_devices.get(&c.field)?)))
+        .collect();
     for field in changed_fields {
         field_devices.insert(field, access.device);
     }
@@ -353,6 +361,7 @@ pub fn plan(
         deleted,
         outcome,
         conflicts,
+        lost_by,
         membership,
         case_commune,
     })
@@ -520,6 +529,8 @@ mod tests {
         let mut cur = current_of("person", scope, serde_json::to_value(&p).unwrap(), 2);
         cur.field_versions.insert("phone".into(), 2);
         cur.record.insert("phone".into(), json!("0900000001"));
+        let tablet = Id::new();
+        cur.field_devices.insert("phone".into(), tablet);
         let m = mutation(
             MutationOp::Update,
             "person",
@@ -532,6 +543,9 @@ mod tests {
         assert_eq!(plan.outcome, Outcome::Conflict);
         assert_eq!(plan.record["phone"], json!("0900000002"));
         assert_eq!(plan.conflicts[0].lost, json!("0900000001"));
+        // The value lost is the one the tablet wrote, not the pushing device's.
+        assert_eq!(plan.lost_by["phone"], tablet);
+        assert_ne!(plan.field_devices["phone"], tablet);
         assert_eq!(plan.version, 3);
         assert_eq!(plan.field_versions["phone"], 3);
         // Changing what places the record in its scope is refused.

@@ -246,19 +246,112 @@ fn concurrent_edits_of_one_field_keep_the_later_and_record_a_conflict() {
         hoa.person(p.id).unwrap().phone.as_deref(),
         Some("0922222222")
     );
-    // And the supervisor has a conflict to look at.
-    let conflicts = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(donghanh_server::store::SyncStore::conflicts(
-            &server.store(),
-            {
-                let (_, user) = sup.enrollment().unwrap().unwrap();
-                donghanh_core::domain::Id::from(user)
-            },
-        ))
+    // And the supervisor has a conflict to look at, through her phone: the value kept, the
+    // one that lost, and whose device lost it.
+    let [c] = sup.conflicts().unwrap().try_into().unwrap();
+    assert_eq!(
+        (c.kind.as_str(), c.field.as_str(), c.record_id, c.person),
+        ("person", "phone", p.id, Some(p.id))
+    );
+    assert_eq!(
+        (c.kept_text().as_deref(), c.lost_text().as_deref()),
+        (Some("0922222222"), Some("0911111111"))
+    );
+    assert_eq!(c.lost_by_device, sup.enrollment().unwrap().unwrap().0);
+    // Its values never reach `Debug` (what a log line would print).
+    let debug = format!("{c:?}");
+    assert!(
+        !debug.contains("0911111111") && !debug.contains("0922222222"),
+        "{debug}"
+    );
+
+    // A volunteer is refused, clearly, and can resolve nothing.
+    assert!(matches!(hoa.conflicts(), Err(Error::SupervisorOnly)));
+    assert!(matches!(
+        hoa.resolve_conflict(c.id, true),
+        Err(Error::SupervisorOnly)
+    ));
+    // An unknown conflict is not found.
+    assert!(matches!(
+        sup.resolve_conflict(uuid::Uuid::new_v4(), false),
+        Err(Error::NotFound { kind: "conflict" })
+    ));
+
+    // The supervisor restores the losing value: it reaches both phones at their next sync.
+    sup.resolve_conflict(c.id, true).unwrap();
+    assert!(sup.conflicts().unwrap().is_empty());
+    assert!(matches!(
+        sup.resolve_conflict(c.id, true),
+        Err(Error::NotFound { kind: "conflict" })
+    ));
+    sup.sync().unwrap();
+    hoa.sync().unwrap();
+    for phone in [&sup, &hoa] {
+        assert_eq!(
+            phone.person(p.id).unwrap().phone.as_deref(),
+            Some("0911111111")
+        );
+    }
+}
+
+#[test]
+fn a_conflict_kept_as_it_is_changes_nothing_and_online_calls_may_run_side_by_side() {
+    let server = TestServer::start();
+    let _ = server.add_user("gs.minh", Role::Supervisor);
+    let hoa_id = server.add_user("tnv.hoa", Role::Volunteer);
+    let phones = tempfile::tempdir().unwrap();
+    let sup = server.enroll(&phones.path().join("sup"), "gs.minh");
+    let hoa = server.enroll(&phones.path().join("hoa"), "tnv.hoa");
+    let today = donghanh_core::domain::vn_date(Utc::now());
+    let p = person("Trần Thị Giữ Nguyên");
+    sup.add_person(&p).unwrap();
+    let episode =
+        Episode::new(p.id, EpisodeKind::PostRehab, today).with_after(PriorRehab::Voluntary);
+    sup.add_episode(&episode).unwrap();
+    sup.add_record(&Assignment::new(p.id, episode.id, hoa_id, today))
         .unwrap();
-    assert_eq!(conflicts.len(), 1);
-    assert_eq!(conflicts[0].lost, serde_json::json!("0911111111"));
+    sup.sync().unwrap();
+    hoa.sync().unwrap();
+    let mut on_sup = sup.person(p.id).unwrap();
+    on_sup.address = Some("Thôn Một".into());
+    sup.update_record(&on_sup).unwrap();
+    let mut on_hoa = hoa.person(p.id).unwrap();
+    on_hoa.address = Some("Thôn Hai".into());
+    hoa.update_record(&on_hoa).unwrap();
+    sup.sync().unwrap();
+    hoa.sync().unwrap();
+
+    // Sync rounds and conflict calls on one device from several threads: each trades the
+    // refresh token in turn, so none is refused for using one another already traded.
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..3)
+            .map(|i| {
+                let sup = &sup;
+                s.spawn(move || {
+                    if i % 2 == 0 {
+                        sup.conflicts().map(|c| c.len())
+                    } else {
+                        sup.sync().map(|_| 1)
+                    }
+                })
+            })
+            .collect();
+        for call in calls {
+            assert_eq!(call.join().unwrap().unwrap(), 1);
+        }
+    });
+
+    let [c] = sup.conflicts().unwrap().try_into().unwrap();
+    assert_eq!(c.field, "address");
+    sup.resolve_conflict(c.id, false).unwrap();
+    assert!(sup.conflicts().unwrap().is_empty());
+    assert_eq!(sup.sync().unwrap().pulled, 0);
+    assert_eq!(
+        sup.person(p.id).unwrap().address.as_deref(),
+        Some("Thôn Hai")
+    );
+    // The device still syncs afterwards: no refresh token was lost.
+    sup.sync().unwrap();
 }
 
 #[test]

@@ -7,7 +7,6 @@
 //! be called from a `SyncListener` callback, on the syncing thread): later calls answer
 //! `Locked`, and the keys are zeroised when the calls already running finish.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use donghanh_core::Device as CoreDevice;
@@ -19,16 +18,17 @@ use donghanh_core::sync::client::NoListener;
 use crate::callbacks::{ForeignKeyStore, ForeignListener, KeyStore, SyncListener};
 use crate::error::{DonghanhError, Result};
 use crate::types::{
-    Attendance, AttendanceStatus, BenefitKind, CaseloadEntry, Colleague, DrugTest, Enrollment,
-    Episode, EpisodeKind, NewDrugTest, NewPerson, NewVisit, Person, PriorRehab, Referral,
-    ReferralTarget, RejectedChange, Session, SessionKind, SupportBenefit, SyncReport, Task, Visit,
-    parse_day, parse_id, parse_instant,
+    Attendance, AttendanceStatus, BenefitKind, CaseloadEntry, Colleague, Conflict, DrugTest,
+    Enrollment, Episode, EpisodeKind, NewDrugTest, NewPerson, NewVisit, Person, PriorRehab,
+    Referral, ReferralStatus, ReferralTarget, RejectedChange, Report, Session, SessionKind,
+    SupportBenefit, SyncReport, Task, TerminationReason, Visit, parse_day, parse_dir, parse_id,
+    parse_instant,
 };
 
 /// Whether `dir` holds a device store (to choose between `Device.open` and create/enrol).
 #[uniffi::export]
 pub fn store_exists(dir: String) -> bool {
-    CoreDevice::store_path(&PathBuf::from(dir)).exists()
+    parse_dir(&dir).is_ok_and(|dir| CoreDevice::store_path(&dir).exists())
 }
 
 /// An unlocked field device: the encrypted store in a data directory of the app.
@@ -74,19 +74,16 @@ impl Device {
     /// its device secret; `pin` unlocks it from now on.
     #[uniffi::constructor]
     pub fn create(dir: String, keystore: Arc<dyn KeyStore>, pin: String) -> Result<Arc<Self>> {
+        let dir = parse_dir(&dir)?;
         let ks = ForeignKeyStore(keystore);
-        Ok(Self::wrap(CoreDevice::init(
-            &PathBuf::from(dir),
-            &ks,
-            &pin,
-        )?))
+        Ok(Self::wrap(CoreDevice::init(&dir, &ks, &pin)?))
     }
 
     /// Opens and unlocks the store in `dir`. A device whose key lease ran out is wiped here
     /// (`LeaseExpired`); a damaged file is moved aside, never deleted (`Corrupt`).
     #[uniffi::constructor]
     pub fn open(dir: String, keystore: Arc<dyn KeyStore>, pin: String) -> Result<Arc<Self>> {
-        let dir = PathBuf::from(dir);
+        let dir = parse_dir(&dir)?;
         if !CoreDevice::store_path(&dir).exists() {
             return Err(DonghanhError::NoStore);
         }
@@ -106,15 +103,10 @@ impl Device {
         password: String,
         label: String,
     ) -> Result<Arc<Self>> {
+        let dir = parse_dir(&dir)?;
         let ks = ForeignKeyStore(keystore);
         Ok(Self::wrap(CoreDevice::enroll(
-            &PathBuf::from(dir),
-            &ks,
-            &pin,
-            &server,
-            &username,
-            &password,
-            &label,
+            &dir, &ks, &pin, &server, &username, &password, &label,
         )?))
     }
 
@@ -196,6 +188,75 @@ impl Device {
         })
     }
 
+    /// Proposes a draft episode: its file was opened and proposed on `on` (a day).
+    /// `InvalidTransition` unless it is a draft; a post-rehab episode must say what came
+    /// before (`after`).
+    pub fn propose_episode(&self, id: String, on: String) -> Result<Episode> {
+        self.with(|dev| {
+            Ok(dev
+                .propose_episode(parse_id("id", &id)?, parse_day("on", &on)?)?
+                .into())
+        })
+    }
+
+    /// Activates a proposed episode from the decision of `on` (a day): the person is under
+    /// management. `InvalidTransition` unless it is proposed.
+    pub fn activate_episode(&self, id: String, on: String) -> Result<Episode> {
+        self.with(|dev| {
+            Ok(dev
+                .activate_episode(parse_id("id", &id)?, parse_day("on", &on)?)?
+                .into())
+        })
+    }
+
+    /// Completes an active episode on `on` (a day, not before its start nor in the future).
+    /// `InvalidTransition` unless it is active.
+    pub fn complete_episode(&self, id: String, on: String) -> Result<Episode> {
+        self.with(|dev| {
+            Ok(dev
+                .complete_episode(parse_id("id", &id)?, parse_day("on", &on)?)?
+                .into())
+        })
+    }
+
+    /// Ends an active episode early on `on` (a day) for `reason`. `Relapse` is refused with
+    /// `InvalidInput`: a relapse is recorded with `record_relapse`, which names the authority.
+    pub fn terminate_episode(
+        &self,
+        id: String,
+        reason: TerminationReason,
+        on: String,
+    ) -> Result<Episode> {
+        self.with(|dev| {
+            Ok(dev
+                .terminate_episode(parse_id("id", &id)?, reason.into(), parse_day("on", &on)?)?
+                .into())
+        })
+    }
+
+    /// Records a relapse determined during an active episode (drug use detected on
+    /// `detected_on`, addiction determined by `determined_by` on `determined_on`) and ends the
+    /// episode on `determined_on`, in one step. Returns the relapse record's id.
+    pub fn record_relapse(
+        &self,
+        episode: String,
+        detected_on: String,
+        determined_by: String,
+        determined_on: String,
+        note: Option<String>,
+    ) -> Result<String> {
+        self.with(|dev| {
+            let episode = parse_id("episode", &episode)?;
+            let detected_on = parse_day("detected_on", &detected_on)?;
+            let determined_on = parse_day("determined_on", &determined_on)?;
+            // The person is taken from the episode by the core.
+            let mut relapse =
+                d::RelapseEvent::new(episode, episode, detected_on, determined_by, determined_on);
+            relapse.note = note;
+            Ok(dev.record_relapse(&relapse)?.to_string())
+        })
+    }
+
     /// Everyone held with their next due task and last visit, most urgent first.
     pub fn caseload(&self) -> Result<Vec<CaseloadEntry>> {
         self.with(|dev| Ok(dev.caseload()?.into_iter().map(Into::into).collect()))
@@ -258,10 +319,8 @@ impl Device {
     /// A person's drug tests, oldest first.
     pub fn drug_tests(&self, person: String) -> Result<Vec<DrugTest>> {
         self.with(|dev| {
-            let id = Self::person_id(dev, "person", &person)?;
-            let mut tests: Vec<d::DrugTest> = dev.store().read(|r| r.by_subject(id))?;
-            tests.sort_by_key(|t| t.at);
-            Ok(tests.into_iter().map(Into::into).collect())
+            let id = parse_id("person", &person)?;
+            Ok(dev.drug_tests(id)?.into_iter().map(Into::into).collect())
         })
     }
 
@@ -287,10 +346,12 @@ impl Device {
     /// Support given to a person, oldest first.
     pub fn support_benefits(&self, person: String) -> Result<Vec<SupportBenefit>> {
         self.with(|dev| {
-            let id = Self::person_id(dev, "person", &person)?;
-            let mut rows: Vec<d::SupportBenefit> = dev.store().read(|r| r.by_subject(id))?;
-            rows.sort_by_key(|b| b.on);
-            Ok(rows.into_iter().map(Into::into).collect())
+            let id = parse_id("person", &person)?;
+            Ok(dev
+                .support_benefits(id)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
         })
     }
 
@@ -313,10 +374,23 @@ impl Device {
     /// A person's referrals, oldest first.
     pub fn referrals(&self, person: String) -> Result<Vec<Referral>> {
         self.with(|dev| {
-            let id = Self::person_id(dev, "person", &person)?;
-            let mut rows: Vec<d::Referral> = dev.store().read(|r| r.by_subject(id))?;
-            rows.sort_by_key(|r| r.sent_on);
-            Ok(rows.into_iter().map(Into::into).collect())
+            let id = parse_id("person", &person)?;
+            Ok(dev.referrals(id)?.into_iter().map(Into::into).collect())
+        })
+    }
+
+    /// Moves a referral to `status` on `on` (a day): `Sent → Accepted | Declined`,
+    /// `Accepted → Completed | Declined`; any other change is `InvalidTransition`.
+    pub fn update_referral(
+        &self,
+        id: String,
+        status: ReferralStatus,
+        on: String,
+    ) -> Result<Referral> {
+        self.with(|dev| {
+            Ok(dev
+                .update_referral(parse_id("id", &id)?, status.into(), parse_day("on", &on)?)?
+                .into())
         })
     }
 
@@ -395,6 +469,17 @@ impl Device {
         self.with(|dev| Ok(dev.sessions()?.into_iter().map(Into::into).collect()))
     }
 
+    /// Marks a planned session held (once it has started). `InvalidTransition` unless planned.
+    pub fn hold_session(&self, id: String) -> Result<Session> {
+        self.with(|dev| Ok(dev.hold_session(parse_id("id", &id)?)?.into()))
+    }
+
+    /// Cancels a planned session (attendance can no longer be marked on it).
+    /// `InvalidTransition` unless planned.
+    pub fn cancel_session(&self, id: String) -> Result<Session> {
+        self.with(|dev| Ok(dev.cancel_session(parse_id("id", &id)?)?.into()))
+    }
+
     /// Marks a person present at a session (once per session); returns the row's id.
     pub fn mark_attendance(
         &self,
@@ -460,6 +545,20 @@ impl Device {
         })
     }
 
+    /// The open conflicts in the supervisor's cases, oldest first: fields changed on two
+    /// sides, the value kept and the one that lost. Online (asks the server); `Forbidden` for
+    /// any role but a supervisor. The values may identify a person: show, never log.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        self.with(|dev| Ok(dev.conflicts()?.into_iter().map(Into::into).collect()))
+    }
+
+    /// Resolves an open conflict: `restore` puts the losing value back (it reaches the phones
+    /// at their next sync), otherwise the current value stays. Online; `NotFound` (kind
+    /// `conflict`) for a conflict that is not open in the supervisor's cases.
+    pub fn resolve_conflict(&self, id: String, restore: bool) -> Result<()> {
+        self.with(|dev| Ok(dev.resolve_conflict(parse_id("id", &id)?.uuid(), restore)?))
+    }
+
     /// The staff directory the last sync brought (a supervisor's colleagues).
     pub fn directory(&self) -> Result<Vec<Colleague>> {
         self.with(|dev| Ok(dev.directory()?.into_iter().map(Into::into).collect()))
@@ -490,6 +589,39 @@ impl Device {
         })
     }
 
+    /// The commune's report for `period` (`2026-10` → form 01-BCN; `2026-H2`, `2026`: the
+    /// province templates), computed offline from what this supervisor's phone holds: the same
+    /// definitions and numbers as the server's. `template` empty: the period's default.
+    /// `InvalidInput` for a bad period or template, or on a device that is not a supervisor's.
+    pub fn report(&self, template: String, period: String) -> Result<Report> {
+        let period = donghanh_core::report::Period::parse(&period)
+            .map_err(|e| DonghanhError::invalid(e.to_string()))?;
+        let template = if template.is_empty() {
+            period
+                .kind()
+                .default_template()
+                .ok_or_else(|| DonghanhError::invalid("name a template for a quarter"))?
+                .to_owned()
+        } else {
+            template
+        };
+        self.with(|dev| Ok((&dev.report(&template, period)?).into()))
+    }
+
+    /// Ids of the records behind one indicator's number for `period` (records this phone
+    /// holds; for a ratio, its numerator's), for a supervisor.
+    pub fn report_records(&self, indicator: String, period: String) -> Result<Vec<String>> {
+        let period = donghanh_core::report::Period::parse(&period)
+            .map_err(|e| DonghanhError::invalid(e.to_string()))?;
+        self.with(|dev| {
+            Ok(dev
+                .report_records(&indicator, period)?
+                .into_iter()
+                .map(|id| id.to_string())
+                .collect())
+        })
+    }
+
     /// Local changes waiting to be pushed.
     pub fn pending_changes(&self) -> Result<u64> {
         self.with(|dev| Ok(u64::try_from(dev.pending_changes()?).unwrap_or(u64::MAX)))
@@ -514,6 +646,12 @@ impl Device {
 
     /// Forgets a refused change once the user has seen it; returns whether it existed.
     pub fn dismiss_rejected(&self, client_seq: u64) -> Result<bool> {
-        self.with(|dev| Ok(dev.store().write(|w| w.dismiss_rejected(client_seq))?))
+        self.with(|dev| {
+            // The store numbers changes within i64: a larger number names none.
+            if i64::try_from(client_seq).is_err() {
+                return Ok(false);
+            }
+            Ok(dev.store().write(|w| w.dismiss_rejected(client_seq))?)
+        })
     }
 }

@@ -6,6 +6,7 @@
 //! this same type; anything else they throw arrives as [`DonghanhError::KeyStoreUnavailable`]
 //! (see the `From<UnexpectedUniFFICallbackError>` below), never as a crash.
 
+use donghanh_core::domain::DomainError;
 use donghanh_core::{Error as CoreError, KeyStoreError};
 
 /// Everything that can go wrong, as Kotlin (`DonghanhException`), Swift and Python see it.
@@ -16,6 +17,22 @@ pub enum DonghanhError {
     #[error("invalid input: {reason}")]
     InvalidInput {
         /// Which argument or field, and what is expected.
+        reason: String,
+    },
+    /// A status change the record's state machine does not allow (an episode completed
+    /// twice, a cancelled session held, a declined referral accepted). Nothing was written.
+    #[error("the status cannot change from {from_status} to {to_status}")]
+    InvalidTransition {
+        /// The current status code.
+        from_status: String,
+        /// The status code asked for.
+        to_status: String,
+    },
+    /// The enrolled user's role may not do this (conflicts are a supervisor's). Nothing was
+    /// changed.
+    #[error("not allowed: {reason}")]
+    Forbidden {
+        /// What is not allowed (never a value).
         reason: String,
     },
     /// The PIN does not unlock this store.
@@ -142,6 +159,9 @@ impl From<CoreError> for DonghanhError {
             CoreError::LeaseExpired => DonghanhError::LeaseExpired,
             CoreError::UnknownUser => DonghanhError::UnknownUser,
             CoreError::NotEnrolled => DonghanhError::NotEnrolled,
+            e @ CoreError::SupervisorOnly => DonghanhError::Forbidden {
+                reason: e.to_string(),
+            },
             CoreError::Network(reason) => DonghanhError::Network { reason },
             CoreError::Server { code, message } => DonghanhError::Server {
                 code,
@@ -156,6 +176,12 @@ impl From<CoreError> for DonghanhError {
             },
             CoreError::NotFound { kind } => DonghanhError::NotFound { kind: kind.into() },
             CoreError::AlreadyExists { kind } => DonghanhError::AlreadyExists { kind: kind.into() },
+            CoreError::Invalid(DomainError::InvalidTransition { from, to }) => {
+                DonghanhError::InvalidTransition {
+                    from_status: from.into(),
+                    to_status: to.into(),
+                }
+            }
             CoreError::Invalid(d) => DonghanhError::invalid(d.to_string()),
             CoreError::Report(r) => DonghanhError::invalid(r.to_string()),
             CoreError::NewerSchema { .. } => DonghanhError::NewerVersion,

@@ -19,6 +19,17 @@ pub(crate) fn parse_id(arg: &str, value: &str) -> Result<Id> {
         .map_err(|_| DonghanhError::invalid(format!("{arg}: not a valid id")))
 }
 
+/// Checks a data-directory argument: an empty one would put the store in the process's
+/// working directory, a NUL cannot name a file.
+pub(crate) fn parse_dir(value: &str) -> Result<std::path::PathBuf> {
+    if value.trim().is_empty() || value.contains('\0') {
+        return Err(DonghanhError::invalid(
+            "dir: expected the path of a directory",
+        ));
+    }
+    Ok(std::path::PathBuf::from(value))
+}
+
 /// Parses a day argument (`YYYY-MM-DD`).
 pub(crate) fn parse_day(arg: &str, value: &str) -> Result<NaiveDate> {
     NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d")
@@ -87,6 +98,11 @@ mirror_enum! {
     EpisodeKind = d::EpisodeKind {
         DrugUserManagement, PostRehab, VoluntaryHomeRehab, VoluntaryCommunityRehab, Ost
     }
+}
+mirror_enum! {
+    /// Why an episode ended early (Decree 116/2021 Art. 81). `Relapse` is recorded with
+    /// `Device.record_relapse`, which names the determining authority.
+    TerminationReason = d::TerminationReason { Prison, Moved, Death, Missing, Relapse, Other }
 }
 mirror_enum! {
     /// What came before a post-rehab episode.
@@ -250,6 +266,14 @@ pub struct Episode {
     pub start: String,
     /// Status code: `draft`, `proposed`, `active`, `completed`, `terminated`.
     pub status: String,
+    /// Why it was terminated (only when `status` is `terminated`).
+    pub termination_reason: Option<TerminationReason>,
+    /// Day the file was opened and proposed.
+    pub file_opened_on: Option<String>,
+    /// Day of the decision that put the person under management.
+    pub decision_date: Option<String>,
+    /// Day it ended (completed or terminated).
+    pub ended_on: Option<String>,
 }
 
 impl From<d::Episode> for Episode {
@@ -260,6 +284,13 @@ impl From<d::Episode> for Episode {
             kind: e.kind.into(),
             start: day(e.start),
             status: e.status.code().to_owned(),
+            termination_reason: match e.status {
+                d::EpisodeStatus::Terminated(reason) => Some(reason.into()),
+                _ => None,
+            },
+            file_opened_on: opt_day(e.file_opened_on),
+            decision_date: opt_day(e.decision_date),
+            ended_on: opt_day(e.ended_on),
         }
     }
 }
@@ -555,6 +586,8 @@ pub struct Referral {
     pub sent_on: String,
     /// Where it stands.
     pub status: ReferralStatus,
+    /// Day of the latest status change (none while only sent).
+    pub status_on: Option<String>,
     /// Note.
     pub note: Option<String>,
 }
@@ -575,6 +608,7 @@ impl From<d::Referral> for Referral {
             to: r.to.into(),
             sent_on: day(r.sent_on),
             status: r.status.into(),
+            status_on: opt_day(r.status_on),
             note: r.note,
         }
     }
@@ -660,6 +694,196 @@ impl From<&donghanh_core::sync::client::SyncReport> for SyncReport {
             rejected: n(r.rejected),
             pulled: n(r.pulled),
             purged: n(r.purged),
+        }
+    }
+}
+
+/// A field changed on two sides, as a supervisor sees it: the server kept the later value and
+/// keeps the losing one until the supervisor keeps or restores it (`Device.resolve_conflict`).
+/// The values may identify a person: show them, never log them.
+#[derive(Clone, uniffi::Record)]
+pub struct Conflict {
+    /// The conflict's id.
+    pub id: String,
+    /// The record whose field conflicted.
+    pub record_id: String,
+    /// The record's kind code (`person`, `episode`…).
+    pub kind: String,
+    /// The person the record is about, when it is in a person's case.
+    pub person: Option<String>,
+    /// The field's name (`phone`, `address`…).
+    pub field: String,
+    /// The value the record has now, as text (none when empty).
+    pub kept: Option<String>,
+    /// The value that lost, as text (none when empty).
+    pub lost: Option<String>,
+    /// The value the record has now, as JSON.
+    pub kept_json: String,
+    /// The value that lost, as JSON.
+    pub lost_json: String,
+    /// The device whose value lost.
+    pub lost_by_device: String,
+    /// The server's log position at which it arose (later conflicts have larger numbers).
+    pub op_id: u64,
+}
+
+impl std::fmt::Debug for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conflict")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("field", &self.field)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<donghanh_core::sync::client::Conflict> for Conflict {
+    fn from(c: donghanh_core::sync::client::Conflict) -> Self {
+        let (kept, lost) = (c.kept_text(), c.lost_text());
+        Conflict {
+            id: c.id.to_string(),
+            record_id: c.record_id.to_string(),
+            kind: c.kind,
+            person: opt_id(c.person),
+            field: c.field,
+            kept,
+            lost,
+            kept_json: c.kept.to_string(),
+            lost_json: c.lost.to_string(),
+            lost_by_device: c.lost_by_device.to_string(),
+            op_id: c.op_id,
+        }
+    }
+}
+
+/// One value of a report row.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ReportValue {
+    /// `count`, `amount_vnd` or `percent`.
+    pub kind: String,
+    /// The count or amount; for a percentage, its numerator.
+    pub whole: i64,
+    /// For a percentage: its denominator.
+    pub denominator: Option<i64>,
+    /// For a percentage: the percent rounded to one decimal (none over a zero denominator).
+    pub percent: Option<f64>,
+    /// As shown to a user (`30.000.000 đ`, `66,7 % (2/3)`).
+    pub text: String,
+}
+
+impl From<&donghanh_core::report::Value> for ReportValue {
+    fn from(v: &donghanh_core::report::Value) -> Self {
+        use donghanh_core::report::Value;
+        let (kind, denominator, percent) = match v {
+            Value::Count { .. } => ("count", None, None),
+            Value::AmountVnd { .. } => ("amount_vnd", None, None),
+            Value::Percent {
+                denominator,
+                percent,
+                ..
+            } => ("percent", Some(*denominator), *percent),
+        };
+        Self {
+            kind: kind.into(),
+            whole: v.whole(),
+            denominator,
+            percent,
+            text: v.to_text(),
+        }
+    }
+}
+
+/// One row of a report.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ReportRow {
+    /// Row number on the form.
+    pub no: String,
+    /// Indicator code.
+    pub code: String,
+    /// Label in Vietnamese.
+    pub label_vi: String,
+    /// Label in English.
+    pub label_en: String,
+    /// The value.
+    pub value: ReportValue,
+    /// Dimension (`commune`, `sex`, `age_band`, `episode_kind`) → bucket → value.
+    pub breakdown: std::collections::HashMap<String, std::collections::HashMap<String, i64>>,
+}
+
+/// One section of a report.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ReportSection {
+    /// Title in Vietnamese.
+    pub title_vi: String,
+    /// Title in English.
+    pub title_en: String,
+    /// Rows.
+    pub rows: Vec<ReportRow>,
+}
+
+/// A report computed on the device (aggregates only: no names).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Report {
+    /// Template code (`01-BCN`).
+    pub template: String,
+    /// Title in Vietnamese.
+    pub title_vi: String,
+    /// Title in English.
+    pub title_en: String,
+    /// The form it follows.
+    pub basis: String,
+    /// The period (`2026-10`).
+    pub period: String,
+    /// First day, `YYYY-MM-DD`.
+    pub start: String,
+    /// Last day, `YYYY-MM-DD`.
+    pub end: String,
+    /// The indicator definitions' version.
+    pub definitions_version: String,
+    /// Sections.
+    pub sections: Vec<ReportSection>,
+    /// The whole report as text (Vietnamese, then English).
+    pub text: String,
+}
+
+impl From<&donghanh_core::report::Report> for Report {
+    fn from(r: &donghanh_core::report::Report) -> Self {
+        Self {
+            template: r.template.clone(),
+            title_vi: r.title_vi.clone(),
+            title_en: r.title_en.clone(),
+            basis: r.basis.clone(),
+            period: r.period.to_string(),
+            start: r.start.to_string(),
+            end: r.end.to_string(),
+            definitions_version: r.definitions_version.clone(),
+            sections: r
+                .sections
+                .iter()
+                .map(|s| ReportSection {
+                    title_vi: s.title_vi.clone(),
+                    title_en: s.title_en.clone(),
+                    rows: s
+                        .rows
+                        .iter()
+                        .map(|row| ReportRow {
+                            no: row.no.clone(),
+                            code: row.code.clone(),
+                            label_vi: row.label_vi.clone(),
+                            label_en: row.label_en.clone(),
+                            value: (&row.value).into(),
+                            breakdown: row
+                                .breakdown
+                                .iter()
+                                .map(|(k, v)| {
+                                    (k.clone(), v.iter().map(|(b, n)| (b.clone(), *n)).collect())
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            text: r.to_text(),
         }
     }
 }

@@ -173,6 +173,124 @@ def test_a_counsellor_holds_a_session_and_a_supervisor_writes_a_note(server, use
     assert [s.id for s in sup.sessions()] == [session]
 
 
+def test_an_episode_is_proposed_activated_and_ended_once(tmp_path):
+    dev = donghanh.Device.create(str(tmp_path / "d"), MemoryKeyStore(), PIN)
+    person = dev.add_person(donghanh.NewPerson(
+        full_name="Hà Văn Hồ Sơ", birth_date="1985-02-03", sex=donghanh.Sex.MALE,
+        phone=None, address=None, id_number=None, commune=None))
+    episode = dev.add_episode(person, donghanh.EpisodeKind.POST_REHAB, day(-60),
+                              donghanh.PriorRehab.VOLUNTARY)
+    with pytest.raises(E.InvalidTransition) as err:
+        dev.complete_episode(episode, day())
+    assert (err.value.from_status, err.value.to_status) == ("draft", "completed")
+    proposed = dev.propose_episode(episode, day(-50))
+    assert (proposed.status, proposed.file_opened_on) == ("proposed", day(-50))
+    active = dev.activate_episode(episode, day(-45))
+    assert (active.status, active.decision_date) == ("active", day(-45))
+    pending = dev.pending_changes()
+    with pytest.raises(E.InvalidInput) as err:
+        dev.terminate_episode(episode, donghanh.TerminationReason.RELAPSE, day())
+    assert "relapse" in str(err.value)
+    with pytest.raises(E.InvalidInput):
+        dev.terminate_episode(episode, donghanh.TerminationReason.MOVED, day(-61))
+    with pytest.raises(E.InvalidInput):
+        dev.complete_episode(episode, day(3))
+    assert dev.pending_changes() == pending
+    ended = dev.terminate_episode(episode, donghanh.TerminationReason.PRISON, day())
+    assert (ended.status, ended.termination_reason, ended.ended_on) == (
+        "terminated", donghanh.TerminationReason.PRISON, day())
+    with pytest.raises(E.InvalidTransition):
+        dev.complete_episode(episode, day())
+    [stored] = dev.episodes(person)
+    assert stored.status == "terminated"
+    assert dev.pending_changes() == pending + 1
+
+    # A relapse ends another active episode in one step, with its authority.
+    other = dev.add_episode(person, donghanh.EpisodeKind.OST, day(-30), None)
+    dev.propose_episode(other, day(-20))
+    dev.activate_episode(other, day(-20))
+    with pytest.raises(E.InvalidInput):
+        dev.record_relapse(other, day(-3), "   ", day(-1), None)
+    relapse = dev.record_relapse(other, day(-3), "Trung tâm Y tế xã", day(-1), None)
+    assert len(relapse) == 36
+    [_, ost] = dev.episodes(person)
+    assert (ost.status, ost.termination_reason, ost.ended_on) == (
+        "terminated", donghanh.TerminationReason.RELAPSE, day(-1))
+
+
+def test_sessions_are_held_or_cancelled_and_referrals_move_along(tmp_path):
+    dev = donghanh.Device.create(str(tmp_path / "d"), MemoryKeyStore(), PIN)
+    point = "5b0c6f0e-1d2a-4c3b-8e7f-9a8b7c6d5e4f"
+    past = dev.add_session(point, donghanh.SessionKind.GROUP, "Kỹ năng sống",
+                           "2026-01-05T09:00:00+07:00")
+    later = dev.add_session(point, donghanh.SessionKind.CLUB, "Câu lạc bộ",
+                            "2999-01-05T09:00:00+07:00")
+    with pytest.raises(E.InvalidInput):
+        dev.hold_session(later)
+    assert dev.hold_session(past).status == donghanh.SessionStatus.HELD
+    with pytest.raises(E.InvalidTransition) as err:
+        dev.cancel_session(past)
+    assert (err.value.from_status, err.value.to_status) == ("held", "cancelled")
+    assert dev.cancel_session(later).status == donghanh.SessionStatus.CANCELLED
+    with pytest.raises(E.InvalidTransition):
+        dev.hold_session(later)
+    with pytest.raises(E.InvalidInput):
+        dev.mark_walk_ins(later, 2)
+
+    person = dev.add_person(donghanh.NewPerson(
+        full_name="Mai Thị Chuyển Gửi", birth_date="1992-07-08", sex=donghanh.Sex.FEMALE,
+        phone=None, address=None, id_number=None, commune=None))
+    referral = dev.add_referral(person, donghanh.ReferralTarget.VOCATIONAL_CENTRE, day(-10),
+                                "Học nghề may")
+    with pytest.raises(E.InvalidTransition):
+        dev.update_referral(referral, donghanh.ReferralStatus.COMPLETED, day())
+    with pytest.raises(E.InvalidInput):
+        dev.update_referral(referral, donghanh.ReferralStatus.ACCEPTED, day(-11))
+    accepted = dev.update_referral(referral, donghanh.ReferralStatus.ACCEPTED, day(-5))
+    assert (accepted.status, accepted.status_on) == (donghanh.ReferralStatus.ACCEPTED, day(-5))
+    dev.update_referral(referral, donghanh.ReferralStatus.COMPLETED, day())
+    with pytest.raises(E.InvalidTransition):
+        dev.update_referral(referral, donghanh.ReferralStatus.DECLINED, day())
+    [stored] = dev.referrals(person)
+    assert (stored.status, stored.status_on) == (donghanh.ReferralStatus.COMPLETED, day())
+
+
+def test_a_supervisor_sees_and_restores_a_conflict_and_a_volunteer_is_refused(server, commune):
+    sup, hoa, _, hoa_name, _ = commune
+    person = new_case(sup, server, "Phan Văn Hai Ý")
+    sup.assign_case(person, hoa_name)
+    sup.sync(None)
+    hoa.sync(None)
+    [episode] = hoa.episodes(person)
+    sup.propose_episode(episode.id, day(-20))
+    sup.activate_episode(episode.id, day(-20))
+    sup.sync(None)
+    hoa.sync(None)
+    # Offline, both change the same episode: the term served, and a move.
+    sup.complete_episode(episode.id, day())
+    hoa.terminate_episode(episode.id, donghanh.TerminationReason.MOVED, day())
+    assert sup.sync(None).rejected == 0
+    assert hoa.sync(None).rejected == 0
+
+    with pytest.raises(E.Forbidden):
+        hoa.conflicts()
+    [c] = sup.conflicts()
+    assert (c.kind, c.record_id, c.person, c.field) == ("episode", episode.id, person, "status")
+    assert (c.kept, c.lost) == ('{"terminated":"moved"}', "completed")
+    assert c.lost_json == '"completed"'
+    assert c.lost_by_device == sup.enrollment().device_id
+    with pytest.raises(E.Forbidden):
+        hoa.resolve_conflict(c.id, True)
+    with pytest.raises(E.NotFound) as err:
+        sup.resolve_conflict("6f1f1c3e-8a57-4c1e-9a7e-2b1de0b9a111", False)
+    assert err.value.kind == "conflict"
+    sup.resolve_conflict(c.id, True)
+    assert sup.conflicts() == []
+    hoa.sync(None)
+    [back] = hoa.episodes(person)
+    assert back.status == "completed"
+
+
 def test_wrong_pin_lock_and_reopen(server, username, tmp_path):
     name = username("tnv")
     server.add_user(name, "volunteer", org=server.team)
@@ -224,6 +342,9 @@ def test_every_bad_argument_is_a_typed_error_that_quotes_nothing(tmp_path):
         phone=None, address=None, id_number=None, commune=None))
     missing = "6f1f1c3e-8a57-4c1e-9a7e-2b1de0b9a111"
     huge = MARKER * 100_000
+    episode = dev.add_episode(person, donghanh.EpisodeKind.OST, day(-30), None)
+    dev.propose_episode(episode, day(-20))
+    dev.activate_episode(episode, day(-20))
 
     def person_with(**over):
         fields = dict(full_name=MARKER, birth_date="1990-01-01", sex=donghanh.Sex.FEMALE,
@@ -265,6 +386,37 @@ def test_every_bad_argument_is_a_typed_error_that_quotes_nothing(tmp_path):
         lambda: dev.add_session(missing, donghanh.SessionKind.GROUP, "", None),
         lambda: dev.complete_task("🙂"),
         lambda: dev.mark_walk_ins("x", 1),
+        lambda: dev.propose_episode("", day()),
+        lambda: dev.propose_episode(missing, ""),
+        lambda: dev.activate_episode(MARKER, day()),
+        lambda: dev.activate_episode(missing, "2024-02-30"),
+        lambda: dev.complete_episode(missing, MARKER),
+        lambda: dev.terminate_episode("", donghanh.TerminationReason.DEATH, day()),
+        lambda: dev.terminate_episode(missing, donghanh.TerminationReason.DEATH, "hôm nay"),
+        lambda: dev.record_relapse("", day(-1), "Trạm y tế", day(), None),
+        lambda: dev.record_relapse(missing, "", "Trạm y tế", day(), None),
+        lambda: dev.record_relapse(missing, day(-1), "Trạm y tế", MARKER, None),
+        lambda: dev.hold_session(""),
+        lambda: dev.cancel_session(MARKER),
+        lambda: dev.update_referral("", donghanh.ReferralStatus.ACCEPTED, day()),
+        lambda: dev.update_referral(missing, donghanh.ReferralStatus.ACCEPTED, "2024-1-1x"),
+        lambda: dev.resolve_conflict("", True),
+        lambda: dev.resolve_conflict(MARKER, False),
+        lambda: dev.drug_tests(""),
+        lambda: dev.support_benefits(MARKER),
+        lambda: dev.referrals("x"),
+        lambda: dev.record_relapse(episode, day(-1), huge, day(), None),
+        lambda: dev.record_relapse(episode, day(-1), "Trạm y tế", day(), huge),
+        lambda: dev.record_relapse(episode, day(1), "Trạm y tế", day(2), None),
+        lambda: dev.terminate_episode(episode, donghanh.TerminationReason.MOVED, day(-31)),
+        lambda: dev.add_referral(person, donghanh.ReferralTarget.SCHOOL, day(), huge),
+        lambda: dev.add_support_benefit(person, donghanh.BenefitKind.SCHOOLING, 0, day(), huge),
+        lambda: donghanh.Device.create("", MemoryKeyStore(), PIN),
+        lambda: donghanh.Device.create("  ", MemoryKeyStore(), PIN),
+        lambda: donghanh.Device.create(str(tmp_path / "a\x00b"), MemoryKeyStore(), PIN),
+        lambda: donghanh.Device.open("", MemoryKeyStore(), PIN),
+        lambda: donghanh.Device.enroll("", MemoryKeyStore(), PIN, "http://127.0.0.1:9", "u",
+                                       "p", "pytest"),
     ]
     for i, call in enumerate(invalid):
         with pytest.raises(E.InvalidInput) as err:
@@ -285,6 +437,20 @@ def test_every_bad_argument_is_a_typed_error_that_quotes_nothing(tmp_path):
         (lambda: dev.attendance(missing), "session"),
         (lambda: dev.mark_walk_ins(missing, 2), "session"),
         (lambda: dev.episodes(missing), "person"),
+        (lambda: dev.propose_episode(missing, day()), "episode"),
+        (lambda: dev.activate_episode(missing, day()), "episode"),
+        (lambda: dev.complete_episode(missing, day()), "episode"),
+        (lambda: dev.complete_episode(person, day()), "episode"),
+        (lambda: dev.terminate_episode(missing, donghanh.TerminationReason.OTHER, day()),
+         "episode"),
+        (lambda: dev.record_relapse(missing, day(-1), "Trạm y tế", day(), None), "episode"),
+        (lambda: dev.hold_session(missing), "session"),
+        (lambda: dev.cancel_session(person), "session"),
+        (lambda: dev.update_referral(missing, donghanh.ReferralStatus.DECLINED, day()),
+         "referral"),
+        (lambda: dev.drug_tests(missing), "person"),
+        (lambda: dev.support_benefits(missing), "person"),
+        (lambda: dev.referrals(missing), "person"),
     ]:
         with pytest.raises(E.NotFound) as err:
             call()
@@ -293,18 +459,32 @@ def test_every_bad_argument_is_a_typed_error_that_quotes_nothing(tmp_path):
     with pytest.raises(E.NotEnrolled):
         dev.sync(None)
     with pytest.raises(E.NotEnrolled):
+        dev.conflicts()
+    with pytest.raises(E.NotEnrolled):
+        dev.resolve_conflict(missing, True)
+    with pytest.raises(E.NotEnrolled):
         dev.assign_case(person, "tnv.khong-co")
     with pytest.raises(E.UnknownUser):
         dev.add_task(person, day(1), "x", "tnv.khong-co")
+    assert not donghanh.store_exists("")
+    assert dev.dismiss_rejected(2**64 - 1) is False
+    assert dev.dismiss_rejected(0) is False
     with pytest.raises(E.WeakPin):
         donghanh.Device.create(str(tmp_path / "weak"), MemoryKeyStore(), "1")
     with pytest.raises(E.AlreadyExists):
         donghanh.Device.create(str(tmp_path / "d"), MemoryKeyStore(), PIN)
     with pytest.raises(E.NoStore):
         donghanh.Device.open(str(tmp_path / "nowhere"), MemoryKeyStore(), PIN)
+    for call in [
+        lambda: dev.propose_episode(episode, day()),
+        lambda: dev.activate_episode(episode, day()),
+    ]:
+        with pytest.raises(E.InvalidTransition):
+            call()
     # Nothing of the refused calls was written.
     assert [p.id for p in dev.people()] == [person]
-    assert dev.pending_changes() == 1
+    assert [e.status for e in dev.episodes(person)] == ["active"]
+    assert dev.pending_changes() == 4
 
 
 def test_enrolment_errors(server, username, tmp_path):
@@ -378,3 +558,44 @@ def test_calls_from_several_threads(tmp_path):
     assert errors == []
     assert len(dev.people()) == 40
     assert dev.pending_changes() == 80
+
+
+def test_a_supervisor_phone_computes_the_commune_report_offline(server, commune):
+    sup, hoa, _, _, _ = commune
+    # Reports count by the day in Vietnam (UTC+7).
+    vn_today = (datetime.datetime.now(datetime.timezone.utc)
+                + datetime.timedelta(hours=7)).date()
+    month = vn_today.strftime("%Y-%m")
+
+    def rows():
+        report = sup.report("", month)
+        assert (report.template, report.period) == ("01-BCN", month)
+        return report, {r.code: r for s in report.sections for r in s.rows}
+
+    # The commune the shared server holds already counts; this test adds to it.
+    _, before = rows()
+    loans_before = len(sup.report_records("BEN_LOAN_VND", month))
+    person = new_case(sup, server, "Đỗ Văn Báo Cáo")
+    sup.add_visit(donghanh.NewVisit(
+        person=person, notes="Thăm tại nhà", at=None, mode=donghanh.VisitMode.HOME))
+    sup.add_support_benefit(
+        person, donghanh.BenefitKind.LOAN, 20_000_000, vn_today.isoformat(), None)
+    report, after = rows()
+    assert after["VISITS"].value.whole == before["VISITS"].value.whole + 1
+    assert (after["BEN_LOAN_VND"].value.whole
+            == before["BEN_LOAN_VND"].value.whole + 20_000_000)
+    assert after["BEN_LOAN_VND"].value.kind == "amount_vnd"
+    assert after["BEN_LOAN_VND"].value.text.endswith(" đ")
+    assert after["REACHED_PCT"].value.kind == "percent"
+    assert "Đỗ Văn Báo Cáo" not in report.text
+    assert len(sup.report_records("BEN_LOAN_VND", month)) == loans_before + 1
+    for bad in ["2026-13", "", "2026-H3", "x" * 5000]:
+        with pytest.raises(E.InvalidInput):
+            sup.report("", bad)
+    with pytest.raises(E.InvalidInput):
+        sup.report("NOPE", month)
+    with pytest.raises(E.InvalidInput):
+        sup.report_records("NOPE", month)
+    # A volunteer's phone holds a few cases, not the commune.
+    with pytest.raises(E.InvalidInput):
+        hoa.report("", month)

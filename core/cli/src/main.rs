@@ -19,9 +19,12 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use donghanh_core::domain::{
-    AttendanceStatus, Attendee, Episode, EpisodeKind, FollowUpTask, Id, Person, Session,
-    SessionKind, Sex, SupervisionNote, Visit, VisitMode, vn_date,
+    AttendanceStatus, Attendee, BenefitKind, DrugTest, Episode, EpisodeKind, FollowUpTask, Id,
+    Person, PriorRehab, Referral, ReferralStatus, ReferralTarget, RelapseEvent, Session,
+    SessionKind, Sex, SupervisionNote, SupportBenefit, TerminationReason, TestKind, TestMethod,
+    TestResult, Visit, VisitMode, vn_date,
 };
+use donghanh_core::sync::client::Conflict;
 use donghanh_core::{Device, FileKeyStore};
 
 /// File name of the CLI's stand-in for the platform key store.
@@ -113,6 +116,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drug tests (xét nghiệm ma túy).
+    #[command(subcommand, name = "drug-test")]
+    DrugTest(DrugTestCmd),
+    /// Support given: training, jobs, loans, papers (hỗ trợ).
+    #[command(subcommand)]
+    Benefit(BenefitCmd),
+    /// Referrals to services (chuyển gửi).
+    #[command(subcommand)]
+    Referral(ReferralCmd),
+    /// Conflicting edits the server kept for review (xung đột) (supervisor; online).
+    #[command(subcommand)]
+    Conflict(ConflictCmd),
     /// Load a realistic demo commune into a new store and show a volunteer's day offline.
     Demo,
 }
@@ -171,6 +186,9 @@ enum EpisodeCmd {
         /// Start date, YYYY-MM-DD.
         #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
         start: NaiveDate,
+        /// For post-rehab: the rehab that came before (needed before the file is proposed).
+        #[arg(long, value_enum)]
+        after: Option<AfterArg>,
     },
     /// A person's episodes.
     List {
@@ -178,7 +196,79 @@ enum EpisodeCmd {
         #[arg(long, value_parser = parse_id)]
         person: Id,
     },
+    /// A draft's file was opened and proposed to the chairman on a day (đề nghị).
+    Propose(EpisodeOn),
+    /// The chairman's decision of a day puts a proposed episode under management (quyết định).
+    Activate(EpisodeOn),
+    /// An active episode's term was served (hoàn thành).
+    Complete(EpisodeOn),
+    /// An active episode ends early for a reason (chấm dứt); a relapse uses `episode relapse`.
+    Terminate {
+        #[command(flatten)]
+        at: EpisodeOn,
+        /// Why: prison, moved, death, missing or other.
+        #[arg(long, value_enum)]
+        reason: TerminationArg,
+    },
+    /// A relapse determined during an active episode: recorded, and the episode ends on the
+    /// day of the determination (tái nghiện); prints the relapse record's id.
+    Relapse {
+        /// The episode's id.
+        #[arg(long, value_parser = parse_id)]
+        id: Id,
+        /// Day the drug use was detected, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+        detected: NaiveDate,
+        /// The health facility that determined addiction (cơ quan xác định).
+        #[arg(long)]
+        determined_by: String,
+        /// Day of the determination, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+        on: NaiveDate,
+        /// Note.
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
+
+/// An episode and the day of its status change.
+#[derive(Args, Debug)]
+struct EpisodeOn {
+    /// The episode's id.
+    #[arg(long, value_parser = parse_id)]
+    id: Id,
+    /// The day, YYYY-MM-DD.
+    #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+    on: NaiveDate,
+}
+
+/// A command-line spelling (kebab-case) of a core enum, mapped variant for variant.
+macro_rules! arg_enum {
+    ($name:ident => $core:ty { $($v:ident),+ $(,)? }) => {
+        #[derive(ValueEnum, Clone, Copy, Debug)]
+        enum $name { $($v),+ }
+
+        impl From<$name> for $core {
+            fn from(v: $name) -> Self {
+                match v { $($name::$v => <$core>::$v),+ }
+            }
+        }
+    };
+}
+
+arg_enum!(AfterArg => PriorRehab { Voluntary, OstCompleted, CompulsoryAdult, CompulsoryMinor });
+arg_enum!(TerminationArg => TerminationReason { Prison, Moved, Death, Missing, Other });
+arg_enum!(TestKindArg => TestKind { Periodic, Surprise });
+arg_enum!(TestMethodArg => TestMethod { UrineRapid, Saliva, UrineLab, Blood, Hair });
+arg_enum!(TestResultArg => TestResult { Negative, Positive, Invalid });
+arg_enum!(BenefitArg => BenefitKind {
+    VocationalTraining, JobReferral, Loan, CashSupport, Schooling, PapersHelp
+});
+arg_enum!(TargetArg => ReferralTarget {
+    OstClinic, HivCare, HarmReduction, RehabFacility, VocationalCentre, JobCentre, Loan, School,
+    HealthFacility
+});
+arg_enum!(ReferralStatusArg => ReferralStatus { Accepted, Completed, Declined });
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
 enum KindArg {
@@ -285,6 +375,129 @@ enum SessionCmd {
     },
     /// Sessions this device holds, most recent first.
     List,
+    /// Mark a planned session held, once it has started (đã tổ chức).
+    Hold {
+        /// The session's id.
+        #[arg(long, value_parser = parse_id)]
+        id: Id,
+    },
+    /// Cancel a planned session (hủy).
+    Cancel {
+        /// The session's id.
+        #[arg(long, value_parser = parse_id)]
+        id: Id,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DrugTestCmd {
+    /// Record a drug test; prints its id. A positive result is not a relapse by itself.
+    Add {
+        /// The person tested.
+        #[arg(long, value_parser = parse_id)]
+        person: Id,
+        /// The result.
+        #[arg(long, value_enum)]
+        result: TestResultArg,
+        /// Periodic or surprise.
+        #[arg(long, value_enum, default_value = "periodic")]
+        kind: TestKindArg,
+        /// How the sample was tested.
+        #[arg(long, value_enum, default_value = "urine-rapid")]
+        method: TestMethodArg,
+        /// When, RFC 3339 (default: now).
+        #[arg(long, value_parser = parse_instant, value_name = "RFC3339")]
+        at: Option<DateTime<Utc>>,
+        /// Note.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// A person's drug tests, oldest first.
+    List {
+        /// The person's id.
+        #[arg(long, value_parser = parse_id)]
+        person: Id,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenefitCmd {
+    /// Record support given to a person; prints its id.
+    Add {
+        /// The person.
+        #[arg(long, value_parser = parse_id)]
+        person: Id,
+        /// Kind of support.
+        #[arg(long, value_enum)]
+        kind: BenefitArg,
+        /// Amount in VND (0 for support in kind; loans and cash need one).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        amount: i64,
+        /// Day given, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+        on: NaiveDate,
+        /// Note.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Support given to a person, oldest first.
+    List {
+        /// The person's id.
+        #[arg(long, value_parser = parse_id)]
+        person: Id,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReferralCmd {
+    /// Refer a person to a service; prints the referral's id.
+    Add {
+        /// The person.
+        #[arg(long, value_parser = parse_id)]
+        person: Id,
+        /// Kind of service.
+        #[arg(long, value_enum)]
+        to: TargetArg,
+        /// Day sent, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+        sent: NaiveDate,
+        /// Note.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// A person's referrals, oldest first.
+    List {
+        /// The person's id.
+        #[arg(long, value_parser = parse_id)]
+        person: Id,
+    },
+    /// Move a referral on: sent → accepted | declined, accepted → completed | declined.
+    Update {
+        /// The referral's id.
+        #[arg(long, value_parser = parse_id)]
+        id: Id,
+        /// The new status.
+        #[arg(long, value_enum)]
+        status: ReferralStatusArg,
+        /// Day of the change, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+        on: NaiveDate,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConflictCmd {
+    /// The open conflicts in your commune's cases, oldest first (asks the server).
+    List,
+    /// Keep the current value of a conflict, or restore the one that lost (--restore).
+    Resolve {
+        /// The conflict's id.
+        #[arg(long, value_parser = parse_id)]
+        id: Id,
+        /// Put the losing value back (it reaches the phones at their next sync).
+        #[arg(long)]
+        restore: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -426,6 +639,177 @@ fn person_line(p: &Person) -> String {
     )
 }
 
+/// An optional day as printed in a list: `-` when there is none.
+fn opt_day(d: Option<NaiveDate>) -> String {
+    d.map_or_else(|| "-".to_owned(), |d| d.to_string())
+}
+
+/// Optional free text as printed in a list: `-` when there is none.
+fn opt_text(s: Option<&str>) -> String {
+    s.map_or_else(|| "-".to_owned(), one_line)
+}
+
+fn episode_cmd(device: &Device, cmd: &EpisodeCmd) -> CliResult {
+    match cmd {
+        EpisodeCmd::Add {
+            person,
+            kind,
+            start,
+            after,
+        } => {
+            let kind = match kind {
+                KindArg::PostRehab => EpisodeKind::PostRehab,
+                KindArg::DrugUser => EpisodeKind::DrugUserManagement,
+                KindArg::HomeRehab => EpisodeKind::VoluntaryHomeRehab,
+                KindArg::CommunityRehab => EpisodeKind::VoluntaryCommunityRehab,
+                KindArg::Ost => EpisodeKind::Ost,
+            };
+            let mut episode = Episode::new(*person, kind, *start);
+            episode.after = after.map(Into::into);
+            println!("{}", device.add_episode(&episode)?);
+        }
+        EpisodeCmd::List { person } => {
+            for e in device.episodes(*person)? {
+                println!("{}\t{}\t{}\t{}", e.id, e.kind, e.start, e.status);
+            }
+        }
+        EpisodeCmd::Propose(EpisodeOn { id, on }) => {
+            device.propose_episode(*id, *on)?;
+        }
+        EpisodeCmd::Activate(EpisodeOn { id, on }) => {
+            device.activate_episode(*id, *on)?;
+        }
+        EpisodeCmd::Complete(EpisodeOn { id, on }) => {
+            device.complete_episode(*id, *on)?;
+        }
+        EpisodeCmd::Terminate {
+            at: EpisodeOn { id, on },
+            reason,
+        } => {
+            device.terminate_episode(*id, (*reason).into(), *on)?;
+        }
+        EpisodeCmd::Relapse {
+            id,
+            detected,
+            determined_by,
+            on,
+            note,
+        } => {
+            // The person is taken from the episode by the core.
+            let mut relapse = RelapseEvent::new(*id, *id, *detected, determined_by.clone(), *on);
+            relapse.note.clone_from(note);
+            println!("{}", device.record_relapse(&relapse)?);
+        }
+    }
+    Ok(())
+}
+
+fn support_cmd(device: &Device, cmd: &Command) -> CliResult {
+    let me = device.enrollment()?.map(|(_, user)| Id::from(user));
+    match cmd {
+        Command::DrugTest(DrugTestCmd::Add {
+            person,
+            result,
+            kind,
+            method,
+            at,
+            note,
+        }) => {
+            let mut t = DrugTest::new(
+                *person,
+                at.unwrap_or_else(Utc::now),
+                (*kind).into(),
+                (*method).into(),
+                (*result).into(),
+            );
+            t.note.clone_from(note);
+            t.performed_by = me;
+            device.person(*person)?;
+            println!("{}", device.add_record(&t)?);
+        }
+        Command::DrugTest(DrugTestCmd::List { person }) => {
+            for t in device.drug_tests(*person)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.at.to_rfc3339(),
+                    t.kind,
+                    t.method,
+                    t.result,
+                    opt_text(t.note.as_deref())
+                );
+            }
+        }
+        Command::Benefit(BenefitCmd::Add {
+            person,
+            kind,
+            amount,
+            on,
+            note,
+        }) => {
+            let mut b = SupportBenefit::new(*person, (*kind).into(), *amount, *on);
+            b.note.clone_from(note);
+            device.person(*person)?;
+            println!("{}", device.add_record(&b)?);
+        }
+        Command::Benefit(BenefitCmd::List { person }) => {
+            for b in device.support_benefits(*person)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    b.id,
+                    b.on,
+                    b.kind,
+                    b.amount_vnd,
+                    opt_text(b.note.as_deref())
+                );
+            }
+        }
+        Command::Referral(ReferralCmd::Add {
+            person,
+            to,
+            sent,
+            note,
+        }) => {
+            let mut r = Referral::new(*person, (*to).into(), *sent);
+            r.note.clone_from(note);
+            device.person(*person)?;
+            println!("{}", device.add_record(&r)?);
+        }
+        Command::Referral(ReferralCmd::List { person }) => {
+            for r in device.referrals(*person)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    r.id,
+                    r.sent_on,
+                    r.to,
+                    r.status,
+                    opt_day(r.status_on),
+                    opt_text(r.note.as_deref())
+                );
+            }
+        }
+        Command::Referral(ReferralCmd::Update { id, status, on }) => {
+            device.update_referral(*id, (*status).into(), *on)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn conflict_line(c: &Conflict) -> String {
+    format!(
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        c.id,
+        c.record_id,
+        c.kind,
+        c.field,
+        opt_text(c.kept_text().as_deref()),
+        opt_text(c.lost_text().as_deref()),
+        c.lost_by_device,
+        c.op_id
+    )
+}
+
 fn run(cli: &Cli) -> CliResult {
     let dir = cli.data.as_path();
     match &cli.command {
@@ -504,28 +888,22 @@ fn run(cli: &Cli) -> CliResult {
         }
         Command::Episode(cmd) => {
             let device = open_device(dir, pin(cli)?)?;
+            episode_cmd(&device, cmd)?;
+        }
+        Command::DrugTest(_) | Command::Benefit(_) | Command::Referral(_) => {
+            let device = open_device(dir, pin(cli)?)?;
+            support_cmd(&device, &cli.command)?;
+        }
+        Command::Conflict(cmd) => {
+            let device = open_device(dir, pin(cli)?)?;
             match cmd {
-                EpisodeCmd::Add {
-                    person,
-                    kind,
-                    start,
-                } => {
-                    let kind = match kind {
-                        KindArg::PostRehab => EpisodeKind::PostRehab,
-                        KindArg::DrugUser => EpisodeKind::DrugUserManagement,
-                        KindArg::HomeRehab => EpisodeKind::VoluntaryHomeRehab,
-                        KindArg::CommunityRehab => EpisodeKind::VoluntaryCommunityRehab,
-                        KindArg::Ost => EpisodeKind::Ost,
-                    };
-                    println!(
-                        "{}",
-                        device.add_episode(&Episode::new(*person, kind, *start))?
-                    );
-                }
-                EpisodeCmd::List { person } => {
-                    for e in device.episodes(*person)? {
-                        println!("{}\t{}\t{}\t{}", e.id, e.kind, e.start, e.status);
+                ConflictCmd::List => {
+                    for c in device.conflicts()? {
+                        println!("{}", conflict_line(&c));
                     }
+                }
+                ConflictCmd::Resolve { id, restore } => {
+                    device.resolve_conflict(id.uuid(), *restore)?;
                 }
             }
         }
@@ -674,6 +1052,12 @@ fn run(cli: &Cli) -> CliResult {
                         session.facilitators.push(Id::from(me));
                     }
                     println!("{}", device.add_session(&session)?);
+                }
+                SessionCmd::Hold { id } => {
+                    device.hold_session(*id)?;
+                }
+                SessionCmd::Cancel { id } => {
+                    device.cancel_session(*id)?;
                 }
                 SessionCmd::List => {
                     for s in device.sessions()? {

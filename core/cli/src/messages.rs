@@ -21,6 +21,11 @@ fn kind_vi(kind: &str) -> &'static str {
         "attendance" => "điểm danh",
         "assignment" => "phân công",
         "supervision_note" => "ghi chú giám sát",
+        "drug_test" => "lần xét nghiệm",
+        "support_benefit" => "hỗ trợ",
+        "referral" => "chuyển gửi",
+        "relapse" => "tái nghiện",
+        "conflict" => "xung đột",
         _ => "bản ghi",
     }
 }
@@ -67,6 +72,10 @@ pub(crate) fn core_error(e: &Error) -> String {
             "thiết bị đã bị máy chủ thu hồi; dữ liệu trên máy đã được xóa".to_owned()
         }
         Error::NotEnrolled => "thiết bị chưa đăng ký với máy chủ (chạy `enroll`)".to_owned(),
+        Error::SupervisorOnly => {
+            "chỉ người giám sát (tổ trưởng, cán bộ xã) mới được xem và giải quyết xung đột"
+                .to_owned()
+        }
         Error::Network(_) => "không kết nối được máy chủ; dữ liệu vẫn được giữ trên máy".to_owned(),
         Error::Server { .. } => "máy chủ từ chối yêu cầu".to_owned(),
         Error::AlreadyExists { kind } => format!("{} với mã này đã tồn tại", kind_vi(kind)),

@@ -426,3 +426,570 @@ fn demo_runs_offline_and_leaves_no_name_in_clear() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stdout(&again).contains("opening the existing device"));
 }
+
+/// `donghanh --data DIR --pin PIN ARGS…`
+fn dev(dir: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--data", dir.to_str().unwrap(), "--pin", PIN];
+    all.extend_from_slice(args);
+    donghanh(&all)
+}
+
+/// Succeeds and prints nothing.
+fn ok_quiet(o: &Output) {
+    assert!(o.status.success(), "failed: {}", stderr(o));
+    assert!(stdout(o).is_empty(), "{}", stdout(o));
+}
+
+fn day(delta: i64) -> String {
+    (donghanh_core::domain::vn_date(chrono::Utc::now()) + chrono::Duration::days(delta)).to_string()
+}
+
+#[test]
+fn an_episode_is_proposed_activated_and_ended_and_refuses_a_second_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("phone");
+    init(&dir);
+    let person = ok_id(&dev(
+        &dir,
+        &[
+            "person",
+            "add",
+            "--name",
+            "Hà Văn Hồ Sơ",
+            "--birth",
+            "1985-02-03",
+            "--sex",
+            "male",
+        ],
+    ));
+    let (start, opened, decided) = (day(-60), day(-50), day(-45));
+    let draft = ok_id(&dev(
+        &dir,
+        &[
+            "episode",
+            "add",
+            "--person",
+            &person,
+            "--kind",
+            "post-rehab",
+            "--start",
+            &start,
+        ],
+    ));
+    // A post-rehab draft without its prior rehab cannot be proposed.
+    fails_with(
+        &dev(
+            &dir,
+            &["episode", "propose", "--id", &draft, "--on", &opened],
+        ),
+        "after is required",
+        "",
+    );
+    let episode = ok_id(&dev(
+        &dir,
+        &[
+            "episode",
+            "add",
+            "--person",
+            &person,
+            "--kind",
+            "post-rehab",
+            "--start",
+            &start,
+            "--after",
+            "voluntary",
+        ],
+    ));
+    // Not active yet: cannot end.
+    fails_with(
+        &dev(
+            &dir,
+            &["episode", "complete", "--id", &episode, "--on", &day(0)],
+        ),
+        "status cannot change from draft to completed",
+        "",
+    );
+    ok_quiet(&dev(
+        &dir,
+        &["episode", "propose", "--id", &episode, "--on", &opened],
+    ));
+    ok_quiet(&dev(
+        &dir,
+        &["episode", "activate", "--id", &episode, "--on", &decided],
+    ));
+    // Before its start, in the future: refused; a relapse is not a plain reason.
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "episode",
+                "terminate",
+                "--id",
+                &episode,
+                "--on",
+                &day(-61),
+                "--reason",
+                "moved",
+            ],
+        ),
+        "ended_on is before start",
+        "",
+    );
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "episode",
+                "terminate",
+                "--id",
+                &episode,
+                "--on",
+                &day(5),
+                "--reason",
+                "moved",
+            ],
+        ),
+        "ended_on is in the future",
+        "",
+    );
+    let o = dev(
+        &dir,
+        &[
+            "episode",
+            "terminate",
+            "--id",
+            &episode,
+            "--on",
+            &day(0),
+            "--reason",
+            "relapse",
+        ],
+    );
+    fails_with(&o, "invalid value for --reason", "");
+    assert_eq!(o.status.code(), Some(2));
+    ok_quiet(&dev(
+        &dir,
+        &[
+            "episode",
+            "terminate",
+            "--id",
+            &episode,
+            "--on",
+            &day(0),
+            "--reason",
+            "moved",
+        ],
+    ));
+    let o = dev(
+        &dir,
+        &["episode", "complete", "--id", &episode, "--on", &day(0)],
+    );
+    fails_with(&o, "status cannot change from terminated to completed", "");
+    assert!(stderr(&o).contains("“đã chấm dứt”"), "{}", stderr(&o));
+    fails_with(
+        &dev(
+            &dir,
+            &["episode", "complete", "--id", &person, "--on", &day(0)],
+        ),
+        "no episode with this id",
+        "",
+    );
+    let list = stdout(&dev(&dir, &["episode", "list", "--person", &person]));
+    assert!(
+        list.contains(&format!(
+            "{episode}\tpost_rehab\t{start}\tterminated (moved)"
+        )),
+        "{list}"
+    );
+    assert!(
+        list.contains(&format!("{draft}\tpost_rehab\t{start}\tdraft")),
+        "{list}"
+    );
+
+    // A relapse ends another active episode on the day it was determined.
+    let other = ok_id(&dev(
+        &dir,
+        &[
+            "episode", "add", "--person", &person, "--kind", "ost", "--start", &start,
+        ],
+    ));
+    ok_quiet(&dev(
+        &dir,
+        &["episode", "propose", "--id", &other, "--on", &opened],
+    ));
+    ok_quiet(&dev(
+        &dir,
+        &["episode", "activate", "--id", &other, "--on", &decided],
+    ));
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "episode",
+                "relapse",
+                "--id",
+                &other,
+                "--detected",
+                &day(-3),
+                "--determined-by",
+                " ",
+                "--on",
+                &day(-1),
+            ],
+        ),
+        "relapse",
+        "",
+    );
+    ok_id(&dev(
+        &dir,
+        &[
+            "episode",
+            "relapse",
+            "--id",
+            &other,
+            "--detected",
+            &day(-3),
+            "--determined-by",
+            "Trung tâm Y tế xã",
+            "--on",
+            &day(-1),
+        ],
+    ));
+    let list = stdout(&dev(&dir, &["episode", "list", "--person", &person]));
+    assert!(
+        list.contains(&format!("{other}\tost\t{start}\tterminated (relapse)")),
+        "{list}"
+    );
+    // Person, three episodes, five status changes, one relapse.
+    assert_eq!(stdout(&dev(&dir, &["pending"])).trim(), "11");
+}
+
+#[test]
+fn sessions_drug_tests_support_and_referrals_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("phone");
+    init(&dir);
+    let person = ok_id(&dev(
+        &dir,
+        &[
+            "person",
+            "add",
+            "--name",
+            "Mai Thị Hỗ Trợ",
+            "--birth",
+            "1992-07-08",
+            "--sex",
+            "female",
+        ],
+    ));
+    let unknown = "7d3c1f7e-8a0e-4b4e-9d0f-2f1f5a0c9e11";
+
+    // Sessions: held once started, cancelled while planned, never both.
+    let point = "5b0c6f0e-1d2a-4c3b-8e7f-9a8b7c6d5e4f";
+    let past = ok_id(&dev(
+        &dir,
+        &[
+            "session",
+            "add",
+            "--point",
+            point,
+            "--kind",
+            "group",
+            "--topic",
+            "Kỹ năng sống",
+            "--at",
+            "2026-01-05T09:00:00+07:00",
+        ],
+    ));
+    let later = ok_id(&dev(
+        &dir,
+        &[
+            "session",
+            "add",
+            "--point",
+            point,
+            "--kind",
+            "club",
+            "--topic",
+            "Câu lạc bộ",
+            "--at",
+            "2999-01-05T09:00:00+07:00",
+        ],
+    ));
+    fails_with(
+        &dev(&dir, &["session", "hold", "--id", &later]),
+        "has not taken place",
+        "",
+    );
+    ok_quiet(&dev(&dir, &["session", "hold", "--id", &past]));
+    fails_with(
+        &dev(&dir, &["session", "cancel", "--id", &past]),
+        "status cannot change from held to cancelled",
+        "",
+    );
+    ok_quiet(&dev(&dir, &["session", "cancel", "--id", &later]));
+    fails_with(
+        &dev(&dir, &["session", "hold", "--id", &later]),
+        "status cannot change from cancelled to held",
+        "",
+    );
+    fails_with(
+        &dev(&dir, &["session", "hold", "--id", unknown]),
+        "no session with this id",
+        "",
+    );
+    let sessions = stdout(&dev(&dir, &["session", "list"]));
+    assert!(
+        sessions.contains(&format!("{past}\t{point}\t")),
+        "{sessions}"
+    );
+    assert!(
+        sessions.contains("\tgroup\theld\tKỹ năng sống"),
+        "{sessions}"
+    );
+    assert!(
+        sessions.contains("\tclub\tcancelled\tCâu lạc bộ"),
+        "{sessions}"
+    );
+
+    // Drug tests.
+    let test = ok_id(&dev(
+        &dir,
+        &[
+            "drug-test",
+            "add",
+            "--person",
+            &person,
+            "--result",
+            "negative",
+            "--kind",
+            "surprise",
+            "--method",
+            "saliva",
+            "--at",
+            "2026-01-06T08:00:00+07:00",
+            "--note",
+            "Hợp tác\ttốt",
+        ],
+    ));
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "drug-test",
+                "add",
+                "--person",
+                unknown,
+                "--result",
+                "positive",
+            ],
+        ),
+        "no person with this id",
+        "",
+    );
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "drug-test",
+                "add",
+                "--person",
+                &person,
+                "--result",
+                "positive",
+                "--at",
+                "2999-01-01T00:00:00Z",
+            ],
+        ),
+        "in the future",
+        "",
+    );
+    assert_eq!(
+        stdout(&dev(&dir, &["drug-test", "list", "--person", &person])),
+        format!("{test}\t2026-01-06T01:00:00+00:00\tsurprise\tsaliva\tnegative\tHợp tác\\ttốt\n")
+    );
+
+    // Support.
+    let benefit = ok_id(&dev(
+        &dir,
+        &[
+            "benefit",
+            "add",
+            "--person",
+            &person,
+            "--kind",
+            "loan",
+            "--amount",
+            "5000000",
+            "--on",
+            &day(-2),
+        ],
+    ));
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "benefit",
+                "add",
+                "--person",
+                &person,
+                "--kind",
+                "cash-support",
+                "--on",
+                &day(-2),
+            ],
+        ),
+        "amount_vnd is required",
+        "",
+    );
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "benefit",
+                "add",
+                "--person",
+                &person,
+                "--kind",
+                "loan",
+                "--amount",
+                "-5",
+                "--on",
+                &day(-2),
+            ],
+        ),
+        "amount_vnd must not be negative",
+        "",
+    );
+    assert_eq!(
+        stdout(&dev(&dir, &["benefit", "list", "--person", &person])),
+        format!("{benefit}\t{}\tloan\t5000000\t-\n", day(-2))
+    );
+
+    // Referrals: sent → accepted → completed, nothing after.
+    let referral = ok_id(&dev(
+        &dir,
+        &[
+            "referral",
+            "add",
+            "--person",
+            &person,
+            "--to",
+            "vocational-centre",
+            "--sent",
+            &day(-10),
+            "--note",
+            "Học nghề may",
+        ],
+    ));
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "referral",
+                "update",
+                "--id",
+                &referral,
+                "--status",
+                "completed",
+                "--on",
+                &day(0),
+            ],
+        ),
+        "status cannot change from sent to completed",
+        "",
+    );
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "referral",
+                "update",
+                "--id",
+                &referral,
+                "--status",
+                "accepted",
+                "--on",
+                &day(-11),
+            ],
+        ),
+        "status_on is before sent_on",
+        "",
+    );
+    ok_quiet(&dev(
+        &dir,
+        &[
+            "referral",
+            "update",
+            "--id",
+            &referral,
+            "--status",
+            "accepted",
+            "--on",
+            &day(-5),
+        ],
+    ));
+    assert_eq!(
+        stdout(&dev(&dir, &["referral", "list", "--person", &person])),
+        format!(
+            "{referral}\t{}\tvocational_centre\taccepted\t{}\tHọc nghề may\n",
+            day(-10),
+            day(-5)
+        )
+    );
+    ok_quiet(&dev(
+        &dir,
+        &[
+            "referral",
+            "update",
+            "--id",
+            &referral,
+            "--status",
+            "completed",
+            "--on",
+            &day(0),
+        ],
+    ));
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "referral",
+                "update",
+                "--id",
+                &referral,
+                "--status",
+                "declined",
+                "--on",
+                &day(0),
+            ],
+        ),
+        "status cannot change from completed to declined",
+        "",
+    );
+    fails_with(
+        &dev(
+            &dir,
+            &[
+                "referral",
+                "update",
+                "--id",
+                &benefit,
+                "--status",
+                "declined",
+                "--on",
+                &day(0),
+            ],
+        ),
+        "no referral with this id",
+        "",
+    );
+
+    // Conflicts are online, and a supervisor's.
+    fails_with(&dev(&dir, &["conflict", "list"]), "not enrolled", "");
+    fails_with(
+        &dev(&dir, &["conflict", "resolve", "--id", "Mai Thị"]),
+        "invalid value for --id",
+        "Mai",
+    );
+}

@@ -294,3 +294,127 @@ fn a_commune_works_a_day_through_the_command_line() {
         "user",
     );
 }
+
+#[test]
+fn a_supervisor_lists_and_restores_a_conflict_and_a_volunteer_is_refused() {
+    let server = TestServer::start();
+    let _ = server.add_user("gs.minh", Role::Supervisor);
+    let _ = server.add_user_at("tnv.hoa", Role::Volunteer, server.team, None);
+    let phones = tempfile::tempdir().unwrap();
+    let (sup, hoa) = (phones.path().join("sup"), phones.path().join("hoa"));
+    enroll(&server, &sup, "gs.minh");
+    enroll(&server, &hoa, "tnv.hoa");
+    out(&run(&sup, &["sync"]));
+    let today = donghanh_core::domain::vn_date(chrono::Utc::now());
+    let (start, today) = (
+        (today - chrono::Duration::days(400)).to_string(),
+        today.to_string(),
+    );
+    let person = id(&run(
+        &sup,
+        &[
+            "person",
+            "add",
+            "--name",
+            "Phan Văn Hai Ý",
+            "--birth",
+            "1980-01-01",
+            "--sex",
+            "male",
+        ],
+    ));
+    let episode = id(&run(
+        &sup,
+        &[
+            "episode",
+            "add",
+            "--person",
+            &person,
+            "--kind",
+            "post-rehab",
+            "--start",
+            &start,
+            "--after",
+            "voluntary",
+        ],
+    ));
+    out(&run(
+        &sup,
+        &["episode", "propose", "--id", &episode, "--on", &start],
+    ));
+    out(&run(
+        &sup,
+        &["episode", "activate", "--id", &episode, "--on", &start],
+    ));
+    let _ = id(&run(
+        &sup,
+        &["case", "assign", "--person", &person, "--to", "tnv.hoa"],
+    ));
+    out(&run(&sup, &["sync"]));
+    out(&run(&hoa, &["sync"]));
+
+    // Offline, the supervisor records the term served; the volunteer that the person moved.
+    out(&run(
+        &sup,
+        &["episode", "complete", "--id", &episode, "--on", &today],
+    ));
+    out(&run(
+        &hoa,
+        &[
+            "episode",
+            "terminate",
+            "--id",
+            &episode,
+            "--on",
+            &today,
+            "--reason",
+            "moved",
+        ],
+    ));
+    assert!(out(&run(&sup, &["sync"])).starts_with("pushed 1 rejected 0"));
+    assert!(out(&run(&hoa, &["sync"])).starts_with("pushed 1 rejected 0"));
+
+    // The volunteer may not look at conflicts.
+    fails(&run(&hoa, &["conflict", "list"]), "only a supervisor");
+    let list = out(&run(&sup, &["conflict", "list"]));
+    assert_eq!(list.lines().count(), 1, "{list}");
+    let fields: Vec<&str> = list.trim_end().split('\t').collect();
+    assert_eq!(
+        fields[1..6],
+        [
+            episode.as_str(),
+            "episode",
+            "status",
+            r#"{"terminated":"moved"}"#,
+            "completed"
+        ],
+        "{list}"
+    );
+    let conflict = fields[0].to_owned();
+    fails(
+        &run(
+            &hoa,
+            &["conflict", "resolve", "--id", &conflict, "--restore"],
+        ),
+        "only a supervisor",
+    );
+    assert!(
+        out(&run(
+            &sup,
+            &["conflict", "resolve", "--id", &conflict, "--restore"]
+        ))
+        .is_empty()
+    );
+    fails(
+        &run(&sup, &["conflict", "resolve", "--id", &conflict]),
+        "no conflict with this id",
+    );
+    assert!(out(&run(&sup, &["conflict", "list"])).is_empty());
+    // The restored value reaches the volunteer's phone.
+    out(&run(&hoa, &["sync"]));
+    let episodes = out(&run(&hoa, &["episode", "list", "--person", &person]));
+    assert!(
+        episodes.contains(&format!("{episode}\tpost_rehab\t{start}\tcompleted")),
+        "{episodes}"
+    );
+}

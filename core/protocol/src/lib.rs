@@ -362,7 +362,8 @@ pub struct Conflict<P> {
     pub kept: P,
     /// The value that lost, which the supervisor may restore.
     pub lost: P,
-    /// The device whose value lost.
+    /// The device whose value lost: the one that last changed the field before the mutation
+    /// that conflicted (the nil id when the record does not say).
     pub lost_by_device: Uuid,
     /// The op at which the conflict arose.
     pub op_id: u64,

@@ -278,6 +278,28 @@ mod tests {
     }
 }
 
+/// The Vietnamese label of a status code (episodes, sessions, referrals, tasks); the code
+/// itself when it has none.
+#[must_use]
+pub fn status_label_vi(code: &str) -> &str {
+    match code {
+        "draft" => "đang chuẩn bị",
+        "proposed" => "đã đề nghị",
+        "active" => "đang quản lý",
+        "completed" => "đã hoàn thành",
+        "terminated" => "đã chấm dứt",
+        "planned" => "đã lên kế hoạch",
+        "held" => "đã tổ chức",
+        "cancelled" => "đã hủy",
+        "sent" => "đã gửi",
+        "accepted" => "đã tiếp nhận",
+        "declined" => "bị từ chối",
+        "open" => "chưa làm",
+        "done" => "đã xong",
+        other => other,
+    }
+}
+
 /// The Vietnamese label of a field, as a field worker knows it; the code itself when unknown.
 #[must_use]
 pub fn field_label_vi(field: &str) -> &str {
@@ -388,9 +410,11 @@ impl DomainError {
             Self::OrgPlacement { kind } => {
                 format!("đơn vị loại {kind} được đặt dưới một đơn vị không phù hợp")
             }
-            Self::InvalidTransition { from, to } => {
-                format!("không thể chuyển trạng thái từ {from} sang {to}")
-            }
+            Self::InvalidTransition { from, to } => format!(
+                "không thể chuyển trạng thái từ “{}” sang “{}”",
+                status_label_vi(from),
+                status_label_vi(to)
+            ),
             Self::RelapseWithoutAuthority => {
                 "tái nghiện phải có cơ quan xác định và ngày xác định".to_owned()
             }
@@ -422,6 +446,23 @@ impl DomainError {
 #[cfg(test)]
 mod vi_tests {
     use super::*;
+
+    #[test]
+    fn a_refused_status_change_names_both_statuses_in_vietnamese() {
+        let e = DomainError::InvalidTransition {
+            from: "completed",
+            to: "terminated",
+        };
+        assert_eq!(
+            e.message_vi(),
+            "không thể chuyển trạng thái từ “đã hoàn thành” sang “đã chấm dứt”"
+        );
+        assert_eq!(
+            e.to_string(),
+            "status cannot change from completed to terminated"
+        );
+        assert_eq!(status_label_vi("unknown_code"), "unknown_code");
+    }
 
     #[test]
     fn vietnamese_messages_name_fields_in_vietnamese() {

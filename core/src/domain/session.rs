@@ -120,12 +120,19 @@ impl Session {
         Ok(())
     }
 
-    /// Marks the session held.
+    /// Marks the session held. The status is checked first: a cancelled session in the
+    /// future is refused as cancelled, not as not yet started.
     ///
     /// # Errors
-    /// `SessionNotHeld` if it has not started yet (beyond clock skew); `InvalidTransition`
-    /// unless planned.
+    /// `InvalidTransition` unless planned; `SessionNotHeld` if it has not started yet (beyond
+    /// clock skew).
     pub fn hold(&mut self, ctx: &ValidationContext) -> Result<(), DomainError> {
+        if !self.status.can_become(SessionStatus::Held) {
+            return Err(DomainError::InvalidTransition {
+                from: self.status.code(),
+                to: SessionStatus::Held.code(),
+            });
+        }
         self.check_started(ctx)?;
         self.transition(SessionStatus::Held)
     }
@@ -389,6 +396,17 @@ mod tests {
         let mut cancelled = session();
         cancelled.cancel().unwrap();
         assert!(cancelled.hold(&c).is_err());
+        // A cancelled session in the future is refused for its status, not its time.
+        let mut later = session();
+        later.at = c.now + chrono::Duration::days(2);
+        later.cancel().unwrap();
+        assert_eq!(
+            later.hold(&c),
+            Err(DomainError::InvalidTransition {
+                from: "cancelled",
+                to: "held"
+            })
+        );
     }
 
     #[test]

@@ -12,21 +12,32 @@
 //!    see [`PullSession`]), a revoke purges the scope (its pending mutations were pushed in
 //!    step 2) and checkpoints the WAL so nothing of it lingers.
 //!
+//! Besides the round, two online calls of a supervisor: [`conflicts`] lists the fields the
+//! server merged from two sides, with the value kept and the one that lost, and
+//! [`resolve_conflict`] keeps the current value or restores the losing one. They start like a
+//! round, by trading the refresh token (a revoked device is wiped there too).
+//!
+//! The refresh token rotates on every use, so two calls that trade the same one would lose
+//! one of them (the server takes a token once). Every read-trade-store of the credentials
+//! therefore holds one lock ([`TOKENS`]): a sync on one thread and a conflict list on another
+//! take their turns for the trade, then run side by side on their own access tokens.
+//!
 //! Errors carry no personal data: server messages are value-free by protocol, and network
-//! errors name the server, not a record.
+//! errors name the server, not a record. Conflict values may identify a person (a phone
+//! number, a name): they are returned to the caller and never logged nor put in an error.
 
-use std::sync::Once;
+use std::sync::{Mutex, Once, PoisonError};
 
 use chrono::Utc;
 use donghanh_protocol::{
-    Directory, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION,
-    PullPage, PushRequest, PushResponse, RefreshRequest, ScopeAck, ScopeEventKind, SnapshotPage,
-    Tokens, codes,
+    ConflictList, Directory, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_HEADER,
+    PROTOCOL_VERSION, PullPage, PushRequest, PushResponse, RefreshRequest, ResolveConflict,
+    ScopeAck, ScopeEventKind, SnapshotPage, Tokens, codes,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Scope;
+use crate::domain::{Id, Scope};
 use crate::store::Store;
 use crate::sync::{RawJson, ScopeTask};
 use crate::{Error, Result};
@@ -201,6 +212,18 @@ fn save_credentials(store: &Store, creds: &Credentials) -> Result<()> {
     store.write(|w| w.put_credentials(&raw))
 }
 
+/// Held while the stored credentials are read, traded or rewritten (see the module notes).
+static TOKENS: Mutex<()> = Mutex::new(());
+
+/// Records the key lease the server last gave, over the credentials as they are now stored
+/// (another call may have rotated the refresh token since this round read them).
+fn save_lease_seconds(store: &Store, lease_seconds: u64) -> Result<()> {
+    let _turn = TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut creds = load_credentials(store)?;
+    creds.lease_seconds = lease_seconds;
+    save_credentials(store, &creds)
+}
+
 /// Stores the credentials of a freshly enrolled device and starts its key lease.
 pub(crate) fn keep_credentials(store: &Store, creds: &Credentials) -> Result<()> {
     save_credentials(store, creds)?;
@@ -255,37 +278,70 @@ struct Round<'a> {
     report: SyncReport,
 }
 
+/// What every online call starts with: the credentials, a client, a runtime and a fresh
+/// access token.
+struct Online {
+    client: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+    creds: Credentials,
+    bearer: String,
+}
+
+impl Online {
+    /// Trades the stored refresh token for fresh tokens and stores the rotated one before
+    /// anything else (so a crash never loses it). A revoked device is wiped here, tells
+    /// `listener`, and answers [`Error::DeviceRevoked`].
+    fn connect(store: &Store, listener: &dyn SyncListener) -> Result<Online> {
+        let client = http()?;
+        let rt = runtime()?;
+        let turn = TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut creds = load_credentials(store)?;
+        let refreshed: Result<Tokens> =
+            rt.block_on(call(client.post(url(&creds.server, "/v1/token")).json(
+                &RefreshRequest {
+                    device_id: creds.device_id,
+                    refresh_token: creds.refresh_token.clone(),
+                },
+            )));
+        let tokens = match refreshed {
+            Ok(t) => t,
+            Err(Error::DeviceRevoked) => {
+                store.write(|w| w.wipe())?;
+                store.checkpoint()?;
+                // Told outside the lock: the listener may call back into the device.
+                drop(turn);
+                listener.wiped();
+                return Err(Error::DeviceRevoked);
+            }
+            Err(e) => return Err(e),
+        };
+        creds.refresh_token.clone_from(&tokens.refresh_token);
+        save_credentials(store, &creds)?;
+        drop(turn);
+        Ok(Online {
+            client,
+            rt,
+            creds,
+            bearer: tokens.access_token,
+        })
+    }
+}
+
 /// One sync round (see the module notes).
 pub(crate) fn sync(store: &Store, listener: &dyn SyncListener) -> Result<SyncReport> {
-    let mut creds = load_credentials(store)?;
-    let client = http()?;
-    let rt = runtime()?;
     // 1. Tokens.
-    let refreshed: Result<Tokens> =
-        rt.block_on(call(client.post(url(&creds.server, "/v1/token")).json(
-            &RefreshRequest {
-                device_id: creds.device_id,
-                refresh_token: creds.refresh_token.clone(),
-            },
-        )));
-    let tokens = match refreshed {
-        Ok(t) => t,
-        Err(Error::DeviceRevoked) => {
-            store.write(|w| w.wipe())?;
-            store.checkpoint()?;
-            listener.wiped();
-            return Err(Error::DeviceRevoked);
-        }
-        Err(e) => return Err(e),
-    };
-    creds.refresh_token.clone_from(&tokens.refresh_token);
-    save_credentials(store, &creds)?;
+    let Online {
+        client,
+        rt,
+        creds,
+        bearer,
+    } = Online::connect(store, listener)?;
     let mut round = Round {
         store,
         client,
         rt,
         creds,
-        bearer: tokens.access_token,
+        bearer,
         listener,
         report: SyncReport::default(),
     };
@@ -334,7 +390,7 @@ impl Round<'_> {
             }
             if resp.key_lease_seconds != self.creds.lease_seconds {
                 self.creds.lease_seconds = resp.key_lease_seconds;
-                save_credentials(self.store, &self.creds)?;
+                save_lease_seconds(self.store, resp.key_lease_seconds)?;
             }
             let summary = self.store.write(|w| w.apply_receipts(&resp.receipts))?;
             for r in &resp.receipts {
@@ -560,4 +616,138 @@ fn bootstrap(
             None => return Ok(stored),
         }
     }
+}
+
+/// A field changed on two sides, as the supervisor sees it (DESIGN.md §3): the server kept the
+/// later commit and keeps the losing value here until the supervisor keeps or restores it.
+/// The values may identify a person, so `Debug` shows neither.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The conflict's id (what [`resolve_conflict`] takes).
+    pub id: uuid::Uuid,
+    /// The record whose field conflicted.
+    pub record_id: Id,
+    /// The record's kind code (`person`, `episode`…).
+    pub kind: String,
+    /// The record's scope (`person:<id>`…).
+    pub scope: String,
+    /// The person the record is about, when its scope is a person's.
+    pub person: Option<Id>,
+    /// The field's name.
+    pub field: String,
+    /// The value the record has now (the later commit), as JSON.
+    pub kept: serde_json::Value,
+    /// The value that lost, which the supervisor may restore, as JSON.
+    pub lost: serde_json::Value,
+    /// The device whose value lost.
+    pub lost_by_device: uuid::Uuid,
+    /// The server's log position at which the conflict arose (orders conflicts in time; the
+    /// server keeps no wall-clock time for it).
+    pub op_id: u64,
+}
+
+impl Conflict {
+    fn from_wire(c: donghanh_protocol::Conflict<serde_json::Value>) -> Self {
+        let person = match c.scope.parse::<Scope>() {
+            Ok(Scope::Person(p)) => Some(p),
+            _ => None,
+        };
+        Conflict {
+            id: c.id,
+            record_id: Id::from(c.record_id),
+            kind: c.kind,
+            scope: c.scope,
+            person,
+            field: c.field,
+            kept: c.kept,
+            lost: c.lost,
+            lost_by_device: c.lost_by_device,
+            op_id: c.op_id,
+        }
+    }
+
+    /// The kept value as a person reads it (see [`Conflict::display`]).
+    #[must_use]
+    pub fn kept_text(&self) -> Option<String> {
+        Self::display(&self.kept)
+    }
+
+    /// The losing value as a person reads it (see [`Conflict::display`]).
+    #[must_use]
+    pub fn lost_text(&self) -> Option<String> {
+        Self::display(&self.lost)
+    }
+
+    /// A value as a person reads it: text as it is, nothing (JSON `null`) as `None`, anything
+    /// else (a number, a list, an object) as compact JSON.
+    #[must_use]
+    pub fn display(value: &serde_json::Value) -> Option<String> {
+        match value {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conflict")
+            .field("id", &self.id)
+            .field("record_id", &self.record_id)
+            .field("kind", &self.kind)
+            .field("field", &self.field)
+            .field("op_id", &self.op_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a conflict call's refusal means to the caller: the server's `forbidden` is a role that
+/// may not do this, its `not_found` a conflict that is not open in the caller's cases.
+fn conflict_refusal(e: Error) -> Error {
+    match e {
+        Error::Server { code, .. } if code == codes::FORBIDDEN => Error::SupervisorOnly,
+        Error::Server { code, .. } if code == codes::NOT_FOUND => {
+            Error::NotFound { kind: "conflict" }
+        }
+        other => other,
+    }
+}
+
+/// The open conflicts in the supervisor's cases, oldest first. Online: asks the server.
+pub(crate) fn conflicts(store: &Store) -> Result<Vec<Conflict>> {
+    let online = Online::connect(store, &NoListener)?;
+    let list: ConflictList<serde_json::Value> = online
+        .rt
+        .block_on(call(
+            online
+                .client
+                .get(url(&online.creds.server, "/v1/conflicts"))
+                .bearer_auth(&online.bearer),
+        ))
+        .map_err(conflict_refusal)?;
+    Ok(list
+        .conflicts
+        .into_iter()
+        .map(Conflict::from_wire)
+        .collect())
+}
+
+/// Resolves an open conflict: `restore` puts the losing value back (as a new change that
+/// reaches the devices at their next sync), otherwise the current value stays.
+pub(crate) fn resolve_conflict(store: &Store, id: uuid::Uuid, restore: bool) -> Result<()> {
+    let online = Online::connect(store, &NoListener)?;
+    online
+        .rt
+        .block_on(call_empty(
+            online
+                .client
+                .post(url(
+                    &online.creds.server,
+                    &format!("/v1/conflicts/{id}/resolve"),
+                ))
+                .bearer_auth(&online.bearer)
+                .json(&ResolveConflict { restore }),
+        ))
+        .map_err(conflict_refusal)
 }

@@ -502,7 +502,13 @@ impl SqliteStore {
                     m.scope,
                     conflict.field,
                     sealed,
-                    device,
+                    // Unknown (a record older than per-field devices): the nil id.
+                    id_blob(
+                        plan.lost_by
+                            .get(&conflict.field)
+                            .copied()
+                            .unwrap_or_else(|| Id::from(uuid::Uuid::nil()))
+                    ),
                     i64::try_from(op_id).map_err(db_err)?
                 ],
             )

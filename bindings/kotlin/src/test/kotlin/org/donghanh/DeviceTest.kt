@@ -26,12 +26,15 @@ import uniffi.donghanh.NewDrugTest
 import uniffi.donghanh.NewPerson
 import uniffi.donghanh.NewVisit
 import uniffi.donghanh.PriorRehab
+import uniffi.donghanh.ReferralStatus
 import uniffi.donghanh.ReferralTarget
 import uniffi.donghanh.SessionKind
+import uniffi.donghanh.SessionStatus
 import uniffi.donghanh.Sex
 import uniffi.donghanh.SyncListener
 import uniffi.donghanh.SyncPhase
 import uniffi.donghanh.SyncReport
+import uniffi.donghanh.TerminationReason
 import uniffi.donghanh.TestKind
 import uniffi.donghanh.TestMethod
 import uniffi.donghanh.TestResult
@@ -149,6 +152,143 @@ class DeviceTest {
     }
 
     @Test
+    fun `an episode is proposed, activated and ended once, and a relapse ends another`(@TempDir tmp: Path) {
+        val dev = Device.create(tmp.resolve("d").toString(), MemoryKeyStore(), PIN)
+        val person = dev.addPerson(newPerson("Hà Văn Hồ Sơ"))
+        val episode = dev.addEpisode(person, EpisodeKind.POST_REHAB, day(-60), PriorRehab.VOLUNTARY)
+        val early = assertThrows<DonghanhException.InvalidTransition> {
+            dev.completeEpisode(episode, day())
+        }
+        assertEquals("draft" to "completed", early.fromStatus to early.toStatus)
+        assertEquals(day(-50), dev.proposeEpisode(episode, day(-50)).fileOpenedOn)
+        assertEquals("active", dev.activateEpisode(episode, day(-45)).status)
+        val pending = dev.pendingChanges()
+        assertThrows<DonghanhException.InvalidInput> {
+            dev.terminateEpisode(episode, TerminationReason.RELAPSE, day())
+        }
+        assertThrows<DonghanhException.InvalidInput> {
+            dev.terminateEpisode(episode, TerminationReason.MOVED, day(-61))
+        }
+        assertThrows<DonghanhException.InvalidInput> { dev.completeEpisode(episode, day(3)) }
+        assertEquals(pending, dev.pendingChanges())
+        val ended = dev.terminateEpisode(episode, TerminationReason.DEATH, day())
+        assertEquals(TerminationReason.DEATH, ended.terminationReason)
+        assertEquals(day(), ended.endedOn)
+        assertThrows<DonghanhException.InvalidTransition> { dev.completeEpisode(episode, day()) }
+        assertEquals(pending + 1uL, dev.pendingChanges())
+
+        val ost = dev.addEpisode(person, EpisodeKind.OST, day(-30), null)
+        dev.proposeEpisode(ost, day(-20))
+        dev.activateEpisode(ost, day(-20))
+        assertThrows<DonghanhException.InvalidInput> {
+            dev.recordRelapse(ost, day(-3), " ", day(-1), null)
+        }
+        assertEquals(36, dev.recordRelapse(ost, day(-3), "Trung tâm Y tế xã", day(-1), null).length)
+        val relapsed = dev.episodes(person).single { it.id == ost }
+        assertEquals(TerminationReason.RELAPSE, relapsed.terminationReason)
+        assertEquals(day(-1), relapsed.endedOn)
+    }
+
+    @Test
+    fun `sessions are held or cancelled, referrals move along`(@TempDir tmp: Path) {
+        val dev = Device.create(tmp.resolve("d").toString(), MemoryKeyStore(), PIN)
+        val point = "5b0c6f0e-1d2a-4c3b-8e7f-9a8b7c6d5e4f"
+        val past = dev.addSession(point, SessionKind.GROUP, "Kỹ năng sống", "2026-01-05T09:00:00+07:00")
+        val later = dev.addSession(point, SessionKind.CLUB, "Câu lạc bộ", "2999-01-05T09:00:00+07:00")
+        assertThrows<DonghanhException.InvalidInput> { dev.holdSession(later) }
+        assertEquals(SessionStatus.HELD, dev.holdSession(past).status)
+        assertThrows<DonghanhException.InvalidTransition> { dev.cancelSession(past) }
+        assertEquals(SessionStatus.CANCELLED, dev.cancelSession(later).status)
+        assertThrows<DonghanhException.InvalidTransition> { dev.holdSession(later) }
+
+        val person = dev.addPerson(newPerson("Mai Thị Chuyển Gửi"))
+        val referral = dev.addReferral(person, ReferralTarget.VOCATIONAL_CENTRE, day(-10), null)
+        assertThrows<DonghanhException.InvalidTransition> {
+            dev.updateReferral(referral, ReferralStatus.COMPLETED, day())
+        }
+        assertThrows<DonghanhException.InvalidInput> {
+            dev.updateReferral(referral, ReferralStatus.ACCEPTED, day(-11))
+        }
+        val accepted = dev.updateReferral(referral, ReferralStatus.ACCEPTED, day(-5))
+        assertEquals(ReferralStatus.ACCEPTED to day(-5), accepted.status to accepted.statusOn)
+        dev.updateReferral(referral, ReferralStatus.DECLINED, day())
+        assertThrows<DonghanhException.InvalidTransition> {
+            dev.updateReferral(referral, ReferralStatus.COMPLETED, day())
+        }
+        assertEquals(ReferralStatus.DECLINED, dev.referrals(person).single().status)
+    }
+
+    @Test
+    fun `a supervisor sees and restores a conflict, a volunteer is refused`(@TempDir tmp: Path) {
+        val supName = server.addUser("gs", "supervisor")
+        val hoaName = server.addUser("tnv", "volunteer", org = server.team)
+        val sup = enroll(tmp.resolve("sup"), supName)
+        val hoa = enroll(tmp.resolve("hoa"), hoaName)
+        sup.sync(null)
+        val person = newCase(sup, "Phan Văn Hai Ý")
+        val episode = sup.episodes(person).single().id
+        sup.proposeEpisode(episode, day(-20))
+        sup.activateEpisode(episode, day(-20))
+        sup.assignCase(person, hoaName)
+        sup.sync(null)
+        hoa.sync(null)
+        // Offline, both change the episode: the term served, and a move.
+        sup.completeEpisode(episode, day())
+        hoa.terminateEpisode(episode, TerminationReason.MOVED, day())
+        assertEquals(0uL, sup.sync(null).rejected)
+        assertEquals(0uL, hoa.sync(null).rejected)
+
+        assertThrows<DonghanhException.Forbidden> { hoa.conflicts() }
+        val c = sup.conflicts().single()
+        assertEquals(listOf("episode", episode, person, "status"),
+            listOf(c.kind, c.recordId, c.person, c.field))
+        assertEquals("""{"terminated":"moved"}""" to "completed", c.kept to c.lost)
+        assertEquals(sup.enrollment()!!.deviceId, c.lostByDevice)
+        assertThrows<DonghanhException.Forbidden> { hoa.resolveConflict(c.id, true) }
+        assertEquals("conflict", assertThrows<DonghanhException.NotFound> {
+            sup.resolveConflict("6f1f1c3e-8a57-4c1e-9a7e-2b1de0b9a111", false)
+        }.kind)
+        sup.resolveConflict(c.id, true)
+        assertTrue(sup.conflicts().isEmpty())
+        hoa.sync(null)
+        assertEquals("completed", hoa.episodes(person).single().status)
+    }
+
+    @Test
+    fun `a supervisor phone computes the commune report offline, a volunteer's refuses`(@TempDir tmp: Path) {
+        val supName = server.addUser("gs", "supervisor")
+        val hoaName = server.addUser("tnv", "volunteer", org = server.team)
+        val sup = enroll(tmp.resolve("sup"), supName)
+        val hoa = enroll(tmp.resolve("hoa"), hoaName)
+        sup.sync(null)
+        // Reports count by the day in Vietnam (UTC+7).
+        val vnToday = java.time.ZonedDateTime.now(java.time.ZoneOffset.ofHours(7)).toLocalDate()
+        val month = vnToday.toString().substring(0, 7)
+        // The shared server's commune counts already; this test adds to it.
+        val before = sup.report("", month).sections.flatMap { it.rows }.associateBy { it.code }
+        val loansBefore = sup.reportRecords("BEN_LOAN_VND", month).size
+        val person = newCase(sup, "Đỗ Văn Báo Cáo")
+        sup.addVisit(NewVisit(person = person, notes = "Thăm tại nhà", at = null, mode = VisitMode.HOME))
+        sup.addSupportBenefit(person, BenefitKind.LOAN, 20_000_000, vnToday.toString(), null)
+        val report = sup.report("", month)
+        assertEquals("01-BCN", report.template)
+        val rows = report.sections.flatMap { it.rows }.associateBy { it.code }
+        assertEquals(before.getValue("VISITS").value.whole + 1, rows.getValue("VISITS").value.whole)
+        assertEquals(
+            before.getValue("BEN_LOAN_VND").value.whole + 20_000_000,
+            rows.getValue("BEN_LOAN_VND").value.whole,
+        )
+        assertEquals("percent", rows.getValue("REACHED_PCT").value.kind)
+        assertFalse(report.text.contains("Đỗ Văn Báo Cáo"))
+        assertEquals(loansBefore + 1, sup.reportRecords("BEN_LOAN_VND", month).size)
+        for (bad in listOf("2026-13", "", "2026-H3")) {
+            assertThrows<DonghanhException.InvalidInput> { sup.report("", bad) }
+        }
+        assertThrows<DonghanhException.InvalidInput> { sup.report("NOPE", month) }
+        assertThrows<DonghanhException.InvalidInput> { hoa.report("", month) }
+    }
+
+    @Test
     fun `wrong PIN, lock and reopen`(@TempDir tmp: Path) {
         val name = server.addUser("tnv", "volunteer", org = server.team)
         val keys = MemoryKeyStore()
@@ -189,6 +329,9 @@ class DeviceTest {
         val person = dev.addPerson(newPerson("Phạm Văn Có"))
         val missing = "6f1f1c3e-8a57-4c1e-9a7e-2b1de0b9a111"
         val huge = MARKER.repeat(100_000)
+        val episode = dev.addEpisode(person, EpisodeKind.OST, day(-30), null)
+        dev.proposeEpisode(episode, day(-20))
+        dev.activateEpisode(episode, day(-20))
         val invalid: List<() -> Any> = listOf(
             { dev.addPerson(newPerson("")) },
             { dev.addPerson(newPerson(" ")) },
@@ -214,6 +357,32 @@ class DeviceTest {
             { dev.addSession("", SessionKind.GROUP, "t", null) },
             { dev.completeTask("🙂") },
             { dev.markWalkIns("x", 1u) },
+            { dev.proposeEpisode("", day()) },
+            { dev.proposeEpisode(missing, "") },
+            { dev.activateEpisode(MARKER, day()) },
+            { dev.activateEpisode(missing, "2024-02-30") },
+            { dev.completeEpisode(missing, MARKER) },
+            { dev.terminateEpisode("", TerminationReason.DEATH, day()) },
+            { dev.terminateEpisode(missing, TerminationReason.DEATH, "hôm nay") },
+            { dev.recordRelapse("", day(-1), "Trạm y tế", day(), null) },
+            { dev.recordRelapse(missing, "", "Trạm y tế", day(), null) },
+            { dev.recordRelapse(episode, day(-1), huge, day(), null) },
+            { dev.recordRelapse(episode, day(-1), "Trạm y tế", day(), huge) },
+            { dev.recordRelapse(episode, day(1), "Trạm y tế", day(2), null) },
+            { dev.terminateEpisode(episode, TerminationReason.MOVED, day(-31)) },
+            { dev.holdSession("") },
+            { dev.cancelSession(MARKER) },
+            { dev.updateReferral("", ReferralStatus.ACCEPTED, day()) },
+            { dev.updateReferral(missing, ReferralStatus.ACCEPTED, "2024-1-1x") },
+            { dev.addReferral(person, ReferralTarget.SCHOOL, day(), huge) },
+            { dev.resolveConflict("", true) },
+            { dev.resolveConflict(MARKER, false) },
+            { dev.drugTests("") },
+            { dev.supportBenefits(MARKER) },
+            { dev.referrals("x") },
+            { Device.create("", MemoryKeyStore(), PIN) },
+            { Device.create(tmp.resolve("a").toString() + "\u0000b", MemoryKeyStore(), PIN) },
+            { Device.open(" ", MemoryKeyStore(), PIN) },
         )
         invalid.forEachIndexed { i, call ->
             val e = assertThrows<DonghanhException.InvalidInput>("call $i") { call() }
@@ -223,6 +392,26 @@ class DeviceTest {
         assertEquals("task", assertThrows<DonghanhException.NotFound> { dev.completeTask(missing) }.kind)
         assertEquals("session",
             assertThrows<DonghanhException.NotFound> { dev.markWalkIns(missing, 2u) }.kind)
+        for ((kind, call) in listOf<Pair<String, () -> Any>>(
+            "episode" to { dev.proposeEpisode(missing, day()) },
+            "episode" to { dev.activateEpisode(person, day()) },
+            "episode" to { dev.completeEpisode(missing, day()) },
+            "episode" to { dev.terminateEpisode(missing, TerminationReason.OTHER, day()) },
+            "episode" to { dev.recordRelapse(missing, day(-1), "Trạm y tế", day(), null) },
+            "session" to { dev.holdSession(missing) },
+            "session" to { dev.cancelSession(person) },
+            "referral" to { dev.updateReferral(missing, ReferralStatus.DECLINED, day()) },
+            "person" to { dev.drugTests(missing) },
+            "person" to { dev.supportBenefits(missing) },
+            "person" to { dev.referrals(missing) },
+        )) {
+            assertEquals(kind, assertThrows<DonghanhException.NotFound> { call() }.kind)
+        }
+        assertThrows<DonghanhException.InvalidTransition> { dev.proposeEpisode(episode, day()) }
+        assertFalse(storeExists(""))
+        assertFalse(dev.dismissRejected(ULong.MAX_VALUE))
+        assertThrows<DonghanhException.NotEnrolled> { dev.conflicts() }
+        assertThrows<DonghanhException.NotEnrolled> { dev.resolveConflict(missing, true) }
         assertThrows<DonghanhException.NotEnrolled> { dev.sync(null) }
         assertThrows<DonghanhException.UnknownUser> { dev.addTask(person, day(1), "x", "không-có") }
         assertThrows<DonghanhException.WeakPin> {
@@ -232,7 +421,8 @@ class DeviceTest {
             Device.open(tmp.resolve("nowhere").toString(), MemoryKeyStore(), PIN)
         }
         assertEquals(listOf(person), dev.people().map { it.id })
-        assertEquals(1uL, dev.pendingChanges())
+        assertEquals(listOf("active"), dev.episodes(person).map { it.status })
+        assertEquals(4uL, dev.pendingChanges())
     }
 
     @Test
