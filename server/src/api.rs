@@ -1,7 +1,9 @@
 //! The sync endpoints: `POST /v1/push` and `GET /v1/pull` (DESIGN.md §3).
 //!
-//! Each mutation of a push is handled in its own transaction, in order, so a rejected one never
-//! blocks those behind it; the response has one receipt per mutation. A pull answers a page of
+//! The mutations of a push are handled in order, each as if in its own transaction, so a
+//! rejected one never blocks those behind it; the response has one receipt per mutation. The
+//! SQLite store writes a whole request in one transaction ([`SyncStore::push_many`]): one
+//! commit instead of one per mutation, which was most of a push's cost (BENCHMARKS.md, "Sync"). A pull answers a page of
 //! the log for the scopes the caller holds, bounded by a count and a byte budget that the server
 //! caps whatever the client asks.
 
@@ -70,10 +72,10 @@ pub async fn push<S: SyncStore>(
         role: user.user.role,
         device: caller.device,
     };
-    let mut receipts = Vec::with_capacity(req.mutations.len());
-    for m in req.mutations {
-        receipts.push(state.store.push(who, m, Utc::now()).await?);
-    }
+    let receipts = state
+        .store
+        .push_many(who, req.mutations, Utc::now())
+        .await?;
     let metrics = &state.metrics;
     crate::metrics::Metrics::add(&metrics.mutations, receipts.len() as u64);
     for r in &receipts {

@@ -139,6 +139,25 @@ pub trait SyncStore: Send + Sync + 'static {
         mutation: Mutation<Value>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<Receipt>> + Send;
+    /// Handles the mutations of one push request in order, as [`SyncStore::push`] handles
+    /// each, and returns their receipts in order. A backend may write them in one transaction
+    /// (each mutation's decision sees the ones before it, exactly as in separate ones): an
+    /// error then keeps none of them, and the device, which gets no receipts, pushes them
+    /// again and is answered from the stored receipts of whatever did commit.
+    fn push_many(
+        &self,
+        caller: PushCaller,
+        mutations: Vec<Mutation<Value>>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<Receipt>>> + Send {
+        async move {
+            let mut receipts = Vec::with_capacity(mutations.len());
+            for m in mutations {
+                receipts.push(self.push(caller, m, now).await?);
+            }
+            Ok(receipts)
+        }
+    }
     /// The changes and scope events after `cursor` for the scopes `user` holds, at most `limit`
     /// items and about `max_bytes` of records, in log order. Audited per scope served.
     fn pull(

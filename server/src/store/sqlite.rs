@@ -378,25 +378,33 @@ impl SqliteStore {
                 &serde_json::to_vec(&plan.record).map_err(db_err)?,
             )
             .map_err(db_err)?;
-        tx.execute(
+        let (version, op) = (
+            i64::try_from(plan.version).map_err(db_err)?,
+            i64::try_from(op_id).map_err(db_err)?,
+        );
+        let field_versions = serde_json::to_string(&plan.field_versions).map_err(db_err)?;
+        let field_devices = serde_json::to_string(&plan.field_devices).map_err(db_err)?;
+        tx.prepare_cached(
             "INSERT INTO records(id, kind, scope, version, deleted, op_id, field_versions, field_devices, sealed)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT(id) DO UPDATE SET version = excluded.version,
                deleted = excluded.deleted, op_id = excluded.op_id,
                field_versions = excluded.field_versions, field_devices = excluded.field_devices,
                sealed = excluded.sealed",
-            params![
+        )
+        .and_then(|mut s| {
+            s.execute(params![
                 id,
                 m.kind,
                 m.scope,
-                i64::try_from(plan.version).map_err(db_err)?,
+                version,
                 i64::from(plan.deleted),
-                i64::try_from(op_id).map_err(db_err)?,
-                serde_json::to_string(&plan.field_versions).map_err(db_err)?,
-                serde_json::to_string(&plan.field_devices).map_err(db_err)?,
+                op,
+                field_versions,
+                field_devices,
                 sealed
-            ],
-        )
+            ])
+        })
         .map_err(db_err)?;
         for conflict in &plan.conflicts {
             let cid = Id::new();
@@ -595,12 +603,8 @@ impl SqliteStore {
     /// The caller's commune, as stored with their user row.
     fn commune_of_user(tx: &rusqlite::Transaction<'_>, user: Id) -> StoreResult<Option<Id>> {
         let raw: Option<Option<Vec<u8>>> = tx
-            .query_row(
-                "SELECT commune FROM users WHERE id = ?1",
-                [id_blob(user)],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT commune FROM users WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id_blob(user)], |r| r.get(0)).optional())
             .map_err(db_err)?;
         raw.flatten()
             .map(|b| uuid::Uuid::from_slice(&b).map(Id::from).map_err(db_err))
@@ -609,11 +613,8 @@ impl SqliteStore {
 
     fn next_op(tx: &rusqlite::Transaction<'_>) -> StoreResult<u64> {
         let op: i64 = tx
-            .query_row(
-                "UPDATE op_counter SET last = last + 1 RETURNING last",
-                [],
-                |r| r.get(0),
-            )
+            .prepare_cached("UPDATE op_counter SET last = last + 1 RETURNING last")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(db_err)?;
         u64::try_from(op).map_err(db_err)
     }
@@ -624,11 +625,12 @@ impl SqliteStore {
         id: &[u8; 16],
     ) -> StoreResult<Option<Current>> {
         let row: Option<CurrentRow> = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT kind, scope, version, deleted, field_versions, field_devices, sealed
                  FROM records WHERE id = ?1",
-                [id],
-                |r| {
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
                     Ok((
                         r.get(0)?,
                         r.get(1)?,
@@ -638,9 +640,9 @@ impl SqliteStore {
                         r.get(5)?,
                         r.get(6)?,
                     ))
-                },
-            )
-            .optional()
+                })
+                .optional()
+            })
             .map_err(db_err)?;
         let Some((kind, scope, version, deleted, fv, fd, sealed)) = row else {
             return Ok(None);
@@ -659,6 +661,83 @@ impl SqliteStore {
             field_devices: serde_json::from_str(&fd).map_err(decode_err)?,
             deleted: deleted != 0,
         }))
+    }
+
+    /// One pushed mutation, in the caller's transaction (see [`SyncStore::push`]): the stored
+    /// receipt of a replay, or authorise, plan, write, log and store the receipt. Writes
+    /// nothing but the receipt for a refused mutation; an error leaves the transaction to be
+    /// rolled back whole.
+    fn push_one(
+        tx: &rusqlite::Transaction<'_>,
+        keys: &ServerKeys,
+        caller: PushCaller,
+        m: Mutation<Value>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Receipt> {
+        let device = id_blob(caller.device);
+        let seq = i64::try_from(m.client_seq).map_err(|_| db_err("client_seq out of range"))?;
+        let stored: Option<String> = tx
+            .prepare_cached("SELECT receipt FROM receipts WHERE device = ?1 AND client_seq = ?2")
+            .and_then(|mut s| s.query_row(params![device, seq], |r| r.get(0)).optional())
+            .map_err(db_err)?;
+        if let Some(receipt) = stored {
+            // A replay: the same answer, nothing applied twice.
+            return serde_json::from_str(&receipt).map_err(decode_err);
+        }
+        // Held now, or revoked after the last cursor this device pulled from: work done
+        // offline before the device could know is still accepted (the device pushes what
+        // it holds, then purges).
+        let holds_scope = tx
+            .prepare_cached(
+                "SELECT 1 FROM scope_members WHERE scope = ?1 AND user = ?2
+                 UNION ALL
+                 SELECT 1 FROM scope_events e, devices d
+                 WHERE d.id = ?3 AND e.user = ?2 AND e.scope = ?1 AND e.kind = 'revoke'
+                   AND e.op_id > d.cursor
+                 LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![m.scope, id_blob(caller.user), device], |_| Ok(()))
+                    .optional()
+            })
+            .map_err(db_err)?
+            .is_some();
+        let commune = Self::commune_of_user(tx, caller.user)?;
+        let id = *m.record_id.as_bytes();
+        let current = Self::read_current(tx, keys, &id)?;
+        let access = Access {
+            user: caller.user,
+            role: caller.role,
+            holds_scope,
+            device: caller.device,
+            commune,
+        };
+        let receipt = match sync::plan(&m, current.as_ref(), access, now) {
+            Err(reason) => Receipt {
+                client_seq: m.client_seq,
+                record_id: m.record_id,
+                outcome: Outcome::Rejected,
+                version: None,
+                op_id: None,
+                reason: Some(reason),
+            },
+            Ok(plan) => {
+                let op_id = Self::write_plan(tx, keys, &m, &plan, caller, now, "sync")?;
+                Receipt {
+                    client_seq: m.client_seq,
+                    record_id: m.record_id,
+                    outcome: plan.outcome,
+                    version: Some(plan.version),
+                    op_id: Some(op_id),
+                    reason: None,
+                }
+            }
+        };
+        let stored = serde_json::to_string(&receipt).map_err(db_err)?;
+        tx.prepare_cached("INSERT INTO receipts(device, client_seq, receipt) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![device, seq, stored]))
+            .map_err(db_err)?;
+        Ok(receipt)
     }
 
     fn read_user(
@@ -1004,79 +1083,27 @@ impl SyncStore for SqliteStore {
     ) -> StoreResult<Receipt> {
         self.run(move |c, keys| {
             let tx = c.transaction().map_err(db_err)?;
-            let device = id_blob(caller.device);
-            let seq = i64::try_from(m.client_seq).map_err(|_| db_err("client_seq out of range"))?;
-            let stored: Option<String> = tx
-                .query_row(
-                    "SELECT receipt FROM receipts WHERE device = ?1 AND client_seq = ?2",
-                    params![device, seq],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?;
-            if let Some(receipt) = stored {
-                // A replay: the same answer, nothing applied twice.
-                return serde_json::from_str(&receipt).map_err(decode_err);
-            }
-            // Held now, or revoked after the last cursor this device pulled from: work done
-            // offline before the device could know is still accepted (the device pushes what
-            // it holds, then purges).
-            let holds_scope = tx
-                .query_row(
-                    "SELECT 1 FROM scope_members WHERE scope = ?1 AND user = ?2
-                     UNION ALL
-                     SELECT 1 FROM scope_events e, devices d
-                     WHERE d.id = ?3 AND e.user = ?2 AND e.scope = ?1 AND e.kind = 'revoke'
-                       AND e.op_id > d.cursor
-                     LIMIT 1",
-                    params![m.scope, id_blob(caller.user), device],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(db_err)?
-                .is_some();
-            let commune = Self::commune_of_user(&tx, caller.user)?;
-            let id = *m.record_id.as_bytes();
-            let current = Self::read_current(&tx, keys, &id)?;
-            let access = Access {
-                user: caller.user,
-                role: caller.role,
-                holds_scope,
-                device: caller.device,
-                commune,
-            };
-            let receipt = match sync::plan(&m, current.as_ref(), access, now) {
-                Err(reason) => Receipt {
-                    client_seq: m.client_seq,
-                    record_id: m.record_id,
-                    outcome: Outcome::Rejected,
-                    version: None,
-                    op_id: None,
-                    reason: Some(reason),
-                },
-                Ok(plan) => {
-                    let op_id = Self::write_plan(&tx, keys, &m, &plan, caller, now, "sync")?;
-                    Receipt {
-                        client_seq: m.client_seq,
-                        record_id: m.record_id,
-                        outcome: plan.outcome,
-                        version: Some(plan.version),
-                        op_id: Some(op_id),
-                        reason: None,
-                    }
-                }
-            };
-            tx.execute(
-                "INSERT INTO receipts(device, client_seq, receipt) VALUES (?1, ?2, ?3)",
-                params![
-                    device,
-                    seq,
-                    serde_json::to_string(&receipt).map_err(db_err)?
-                ],
-            )
-            .map_err(db_err)?;
+            let receipt = Self::push_one(&tx, keys, caller, m, now)?;
             tx.commit().map_err(db_err)?;
             Ok(receipt)
+        })
+        .await
+    }
+
+    async fn push_many(
+        &self,
+        caller: PushCaller,
+        mutations: Vec<Mutation<Value>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<Receipt>> {
+        self.run(move |c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let mut receipts = Vec::with_capacity(mutations.len());
+            for m in mutations {
+                receipts.push(Self::push_one(&tx, keys, caller, m, now)?);
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(receipts)
         })
         .await
     }
