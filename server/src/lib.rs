@@ -266,6 +266,7 @@ fn table<S: SyncStore>() -> Table<S> {
     .get("/v1/pull", api::pull::<S>)
     .get("/v1/scopes/{scope}/snapshot", api::snapshot::<S>)
     .post("/v1/scopes/ack", api::ack_scope::<S>)
+    .post("/v1/scopes/acks", api::ack_scopes::<S>)
     .get("/v1/directory", api::directory::<S>)
     .get("/v1/conflicts", api::conflicts::<S>)
     .post("/v1/conflicts/{id}/resolve", api::resolve::<S>)

@@ -643,6 +643,45 @@ async fn a_push_request_is_handled_in_order<S: SyncStore>(store: &S) {
             (4, Outcome::Merged, Some(3)),
         ]
     );
+    // Acknowledgements in one call: the caller's grant is recorded, an event that never was
+    // and one of another user are skipped.
+    let grant = store
+        .pull(sup.user, sup.device, cursor, 1_000, 1 << 20)
+        .await
+        .unwrap()
+        .scope_events
+        .into_iter()
+        .find(|e| e.scope == scope.to_string())
+        .unwrap();
+    let ack = |op_id| ScopeAck {
+        scope: scope.to_string(),
+        kind: ScopeEventKind::Grant,
+        op_id,
+    };
+    let other = enrolled(
+        store,
+        &User::new("gs.ml.khac", "Khác", Role::Supervisor, commune.id),
+    )
+    .await;
+    assert_eq!(
+        store
+            .ack_scopes(
+                sup.user,
+                sup.device,
+                vec![ack(grant.op_id), ack(grant.op_id + 10_000)],
+                now
+            )
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .ack_scopes(other.user, other.device, vec![ack(grant.op_id)], now)
+            .await
+            .unwrap(),
+        0
+    );
     // A replay of the whole request, and of part of it with one new mutation, changes nothing
     // that was done.
     assert_eq!(

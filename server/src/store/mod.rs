@@ -196,6 +196,28 @@ pub trait SyncStore: Send + Sync + 'static {
         ack: ScopeAck,
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Several acknowledgements, in order, each as [`SyncStore::ack_scope`] records it; those
+    /// it would answer [`StoreError::NotFound`] are skipped. A backend may record them in one
+    /// transaction. Returns how many were recorded.
+    fn ack_scopes(
+        &self,
+        user: Id,
+        device: Id,
+        acks: Vec<ScopeAck>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<usize>> + Send {
+        async move {
+            let mut recorded = 0;
+            for ack in acks {
+                match self.ack_scope(user, device, ack, now).await {
+                    Ok(()) => recorded += 1,
+                    Err(StoreError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(recorded)
+        }
+    }
     /// The colleagues `user` may assign work to: a supervisor, the staff of their commune;
     /// anyone else, themselves. By username.
     fn directory(&self, user: Id) -> impl Future<Output = StoreResult<Vec<DirectoryEntry>>> + Send;

@@ -802,6 +802,63 @@ impl SqliteStore {
         Ok(receipt)
     }
 
+    /// Records one scope acknowledgement in the caller's transaction (see
+    /// [`SyncStore::ack_scope`]). Returns `false`, having written nothing, for an event that is
+    /// not the user's.
+    fn ack_one(
+        tx: &rusqlite::Transaction<'_>,
+        user: Id,
+        device: Id,
+        ack: &ScopeAck,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let kind = match ack.kind {
+            ScopeEventKind::Grant => "grant",
+            ScopeEventKind::Revoke => "revoke",
+        };
+        let Ok(op) = i64::try_from(ack.op_id) else {
+            return Ok(false);
+        };
+        let known = tx
+            .prepare_cached(
+                "SELECT 1 FROM scope_events
+                 WHERE op_id = ?1 AND user = ?2 AND scope = ?3 AND kind = ?4",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![op, id_blob(user), ack.scope, kind], |_| Ok(()))
+                    .optional()
+            })
+            .map_err(db_err)?
+            .is_some();
+        if !known {
+            return Ok(false);
+        }
+        // The device has applied the page that carried the event: its cursor is past it
+        // (this also ends the grace for offline work in a revoked scope).
+        tx.prepare_cached("UPDATE devices SET cursor = max(cursor, ?2) WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id_blob(device), op]))
+            .map_err(db_err)?;
+        Self::audit(
+            tx,
+            crate::audit::Entry {
+                seq: 0,
+                at: ts(now),
+                user: id_blob(user),
+                device: id_blob(device),
+                action: if kind == "grant" {
+                    "bootstrap_ack".into()
+                } else {
+                    "purge_ack".into()
+                },
+                scope: ack.scope.clone(),
+                record: None,
+                count: ack.op_id,
+                purpose: "sync".into(),
+            },
+        )?;
+        Ok(true)
+    }
+
     fn read_user(
         keys: &ServerKeys,
         id: &[u8],
@@ -1467,50 +1524,31 @@ impl SyncStore for SqliteStore {
     ) -> StoreResult<()> {
         self.run(move |c, _| {
             let tx = c.transaction().map_err(db_err)?;
-            let kind = match ack.kind {
-                ScopeEventKind::Grant => "grant",
-                ScopeEventKind::Revoke => "revoke",
-            };
-            let op = i64::try_from(ack.op_id).map_err(|_| StoreError::NotFound)?;
-            let known = tx
-                .query_row(
-                    "SELECT 1 FROM scope_events
-                     WHERE op_id = ?1 AND user = ?2 AND scope = ?3 AND kind = ?4",
-                    params![op, id_blob(user), ack.scope, kind],
-                    |_| Ok(()),
-                )
-                .optional()
-                .map_err(db_err)?
-                .is_some();
-            if !known {
+            if !Self::ack_one(&tx, user, device, &ack, now)? {
                 return Err(StoreError::NotFound);
             }
-            // The device has applied the page that carried the event: its cursor is past it
-            // (this also ends the grace for offline work in a revoked scope).
-            tx.execute(
-                "UPDATE devices SET cursor = max(cursor, ?2) WHERE id = ?1",
-                params![id_blob(device), op],
-            )
-            .map_err(db_err)?;
-            Self::audit(
-                &tx,
-                crate::audit::Entry {
-                    seq: 0,
-                    at: ts(now),
-                    user: id_blob(user),
-                    device: id_blob(device),
-                    action: if kind == "grant" {
-                        "bootstrap_ack".into()
-                    } else {
-                        "purge_ack".into()
-                    },
-                    scope: ack.scope.clone(),
-                    record: None,
-                    count: ack.op_id,
-                    purpose: "sync".into(),
-                },
-            )?;
             tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn ack_scopes(
+        &self,
+        user: Id,
+        device: Id,
+        acks: Vec<ScopeAck>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<usize> {
+        self.run(move |c, _| {
+            let tx = c.transaction().map_err(db_err)?;
+            let mut recorded = 0;
+            for ack in &acks {
+                if Self::ack_one(&tx, user, device, ack, now)? {
+                    recorded += 1;
+                }
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(recorded)
         })
         .await
     }
