@@ -284,7 +284,7 @@ impl SqliteStore {
             .map_err(db_err)?;
         conn.execute_batch(
             "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;
-             PRAGMA busy_timeout=5000;",
+             PRAGMA busy_timeout=5000; PRAGMA cache_size=-65536;",
         )
         .map_err(db_err)?;
         conn.query_row(
