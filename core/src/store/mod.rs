@@ -514,7 +514,9 @@ impl Store {
     /// record ids each of them rewrites most index pages, and at the usual interval nearly
     /// every commit copied its pages to the database file again, with two `fsync`s. With
     /// the larger interval an index page is copied once per 16 MiB of log rather than once
-    /// per transaction. The log holds only envelopes and clear columns, like the file.
+    /// per transaction. The log holds only envelopes and clear columns, like the file. The
+    /// page cache is raised to [`BULK_CACHE_KIB`] meanwhile, so that the indexes every page
+    /// touches stay in memory (a bound: it does not grow with the data pulled).
     pub fn bulk_writes(&self) -> Result<BulkWrites<'_>> {
         self.set_bulk(BULK_CHECKPOINT_PAGES, BULK_CACHE_KIB)?;
         Ok(BulkWrites { store: self })
