@@ -1,7 +1,9 @@
 //! The sync endpoints: `POST /v1/push` and `GET /v1/pull` (DESIGN.md §3).
 //!
-//! Each mutation of a push is handled in its own transaction, in order, so a rejected one never
-//! blocks those behind it; the response has one receipt per mutation. A pull answers a page of
+//! The mutations of a push are handled in order, each as if in its own transaction, so a
+//! rejected one never blocks those behind it; the response has one receipt per mutation. The
+//! SQLite store writes a whole request in one transaction ([`SyncStore::push_many`]): one
+//! commit instead of one per mutation, which was most of a push's cost (BENCHMARKS.md, "Sync"). A pull answers a page of
 //! the log for the scopes the caller holds, bounded by a count and a byte budget that the server
 //! caps whatever the client asks.
 
@@ -12,7 +14,7 @@ use chrono::Utc;
 use donghanh_core::domain::{Id, Role, Scope};
 use donghanh_protocol::{
     ConflictList, Directory, PullPage, PullQuery, PushRequest, PushResponse, ResolveConflict,
-    ScopeAck, SnapshotPage, SnapshotQuery,
+    ScopeAck, ScopeAcks, SnapshotPage, SnapshotQuery,
 };
 use serde_json::Value;
 
@@ -23,6 +25,8 @@ use crate::{ApiJson, ApiPath, AppState};
 
 /// Most mutations in one push.
 pub const MAX_MUTATIONS: usize = 500;
+/// Most acknowledgements in one `POST /v1/scopes/acks` (a page's worth of events at most).
+pub const MAX_ACKS: usize = MAX_PAGE_ITEMS as usize;
 /// Most items in one pull page.
 pub const MAX_PAGE_ITEMS: u32 = 4_000;
 /// Most record bytes in one pull page (uncompressed): the bound that usually ends a page,
@@ -70,10 +74,10 @@ pub async fn push<S: SyncStore>(
         role: user.user.role,
         device: caller.device,
     };
-    let mut receipts = Vec::with_capacity(req.mutations.len());
-    for m in req.mutations {
-        receipts.push(state.store.push(who, m, Utc::now()).await?);
-    }
+    let receipts = state
+        .store
+        .push_many(who, req.mutations, Utc::now())
+        .await?;
     let metrics = &state.metrics;
     crate::metrics::Metrics::add(&metrics.mutations, receipts.len() as u64);
     for r in &receipts {
@@ -205,6 +209,39 @@ pub async fn resolve<S: SyncStore>(
         .resolve_conflict(who, id, req.restore, Utc::now())
         .await?;
     tracing::info!(conflict = %id, restore = req.restore, by = %who.user, "conflict resolved");
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/scopes/acks`: several acknowledgements, as [`ack_scope`] would take each, in one
+/// transaction; events that are not the caller's are skipped. A bad scope refuses the whole
+/// request before anything is recorded.
+pub async fn ack_scopes<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ScopeAcks>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if req.acks.len() > MAX_ACKS {
+        return Err(ApiError::Invalid(format!(
+            "at most {MAX_ACKS} acknowledgements per request"
+        )));
+    }
+    let mut acks = Vec::with_capacity(req.acks.len());
+    for ack in req.acks {
+        let scope: Scope = ack
+            .scope
+            .parse()
+            .map_err(|_| ApiError::Invalid("not a valid scope".into()))?;
+        acks.push(ScopeAck {
+            scope: scope.to_string(),
+            ..ack
+        });
+    }
+    let n = acks.len();
+    let recorded = state
+        .store
+        .ack_scopes(caller.user, caller.device, acks, Utc::now())
+        .await?;
+    tracing::info!(device = %caller.device, acks = n, recorded, "scopes acknowledged");
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 

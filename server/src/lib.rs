@@ -17,6 +17,9 @@
 //! Routes are registered in one table ([`routes`] lists them); `GET /openapi.json`
 //! ([`openapi`]) describes each of them, and a test keeps the two in step.
 
+// The OpenAPI document is one large `json!` literal per part.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -271,6 +274,7 @@ fn table<S: SyncStore>() -> Table<S> {
     .get("/v1/pull", api::pull::<S>)
     .get("/v1/scopes/{scope}/snapshot", api::snapshot::<S>)
     .post("/v1/scopes/ack", api::ack_scope::<S>)
+    .post("/v1/scopes/acks", api::ack_scopes::<S>)
     .get("/v1/directory", api::directory::<S>)
     .get("/v1/conflicts", api::conflicts::<S>)
     .post("/v1/conflicts/{id}/resolve", api::resolve::<S>)

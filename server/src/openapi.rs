@@ -21,7 +21,9 @@ use donghanh_protocol::{PROTOCOL_HEADER, PROTOCOL_VERSION, codes};
 use serde_json::{Value, json};
 
 use crate::MAX_BODY_BYTES;
-use crate::api::{MAX_COUNTER, MAX_MUTATIONS, MAX_PAGE_BYTES, MAX_PAGE_ITEMS, MAX_SNAPSHOT_ITEMS};
+use crate::api::{
+    MAX_ACKS, MAX_COUNTER, MAX_MUTATIONS, MAX_PAGE_BYTES, MAX_PAGE_ITEMS, MAX_SNAPSHOT_ITEMS,
+};
 
 /// `GET /openapi.json`.
 pub async fn serve() -> impl IntoResponse {
@@ -388,6 +390,15 @@ fn schemas() -> Value {
                 "kind": schema("ScopeEventKind"),
                 "op_id": count("The log position of the event acknowledged."),
             }),
+        ),
+        "ScopeAcks": object(
+            REQUEST,
+            &format!(
+                "At most {MAX_ACKS} acknowledgements, each recorded as `POST /v1/scopes/ack` \
+                 would, in one transaction; an event that is not the caller's is skipped."
+            ),
+            &["acks"],
+            json!({"acks": list(schema("ScopeAck"), "In log order.")}),
         ),
         "Conflict": object(
             RESPONSE,
@@ -829,6 +840,21 @@ fn paths() -> Value {
                 body: Some("ScopeAck"),
                 success: Success::NoContent,
                 errors: &["400", "401", "404", "413", "500"],
+            },
+        ),
+        (
+            "/v1/scopes/acks",
+            "post",
+            Op {
+                id: "ackScopes",
+                summary: "Several acknowledgements in one request (a fresh phone acknowledges \
+                    every scope its first pull brought). Events that are not the caller's are \
+                    skipped; an invalid scope refuses the whole request.",
+                bearer: true,
+                parameters: vec![],
+                body: Some("ScopeAcks"),
+                success: Success::NoContent,
+                errors: &["400", "401", "413", "500"],
             },
         ),
         (

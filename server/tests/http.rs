@@ -31,6 +31,44 @@ async fn sqlite_backend_passes_the_conformance_suite() {
     conformance::run_all(&new_store(dir.path())).await;
 }
 
+/// The write-ahead log is copied into the database file by the store's own checkpointer, not
+/// only when a commit crosses SQLite's interval (which requests would wait for).
+#[tokio::test]
+async fn the_store_checkpoints_its_log_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(dir.path());
+    let db = dir.path().join("server.db");
+    let size = || std::fs::metadata(&db).unwrap().len();
+    // Let the checkpointer catch up with the schema, then write well under the backstop.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let before = size();
+    let commune = OrgUnit::new("Xã Nhật Ký", OrgUnitKind::Commune, None);
+    store.add_org_unit(commune.clone()).await.unwrap();
+    for k in 0..300 {
+        let user = User::new(
+            format!("tnv.nk.{k}"),
+            "Nhật Ký",
+            Role::Volunteer,
+            commune.id,
+        );
+        store
+            .add_user(StoredUser {
+                user,
+                password_hash: "h".repeat(200),
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(size(), before, "no commit checkpointed");
+    let mut waited = 0;
+    while size() == before && waited < 5_000 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 100;
+    }
+    assert!(size() > before, "the log was never checkpointed");
+    drop(store);
+}
+
 struct Server {
     base: String,
     http: reqwest::Client,

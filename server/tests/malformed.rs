@@ -601,6 +601,13 @@ fn cases(c: &Commune) -> Vec<Case> {
             any: &[],
         },
         JsonEndpoint {
+            name: "acks",
+            path: "/v1/scopes/acks".into(),
+            token: Some(minh.into()),
+            live: json!({"acks": [live_ack.clone()]}),
+            any: &[],
+        },
+        JsonEndpoint {
             name: "resolve",
             path: resolve_path.clone(),
             token: Some(minh.into()),
@@ -1194,6 +1201,7 @@ fn cases(c: &Commune) -> Vec<Case> {
         (Method::POST, snapshot_held.clone()),
         (Method::POST, "/v1/conflicts".to_owned()),
         (Method::GET, "/v1/scopes/ack".to_owned()),
+        (Method::GET, "/v1/scopes/acks".to_owned()),
         (Method::POST, "/v1/directory".to_owned()),
         (Method::DELETE, "/v1/conflicts".to_owned()),
         (Method::GET, resolve_path.clone()),

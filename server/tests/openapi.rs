@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use donghanh_protocol::{
     ConflictList, Directory, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_HEADER, PullPage,
-    PullQuery, PushRequest, PushResponse, RefreshRequest, ResolveConflict, ScopeAck, SnapshotPage,
-    SnapshotQuery, Tokens, codes,
+    PullQuery, PushRequest, PushResponse, RefreshRequest, ResolveConflict, ScopeAck, ScopeAcks,
+    SnapshotPage, SnapshotQuery, Tokens, codes,
 };
 use donghanh_server::openapi::document;
 use donghanh_server::{Config, routes};
@@ -238,6 +238,7 @@ fn serde_accepts(name: &str, v: &Value) -> bool {
         "refresh_request" => accepts::<RefreshRequest>(v),
         "resolve_conflict" => accepts::<ResolveConflict>(v),
         "scope_ack" => accepts::<ScopeAck>(v),
+        "scope_acks" => accepts::<ScopeAcks>(v),
         "snapshot_page" => accepts::<SnapshotPage<Value>>(v),
         "snapshot_query" => accepts::<SnapshotQuery>(v),
         "tokens" => accepts::<Tokens>(v),

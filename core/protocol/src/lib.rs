@@ -21,6 +21,7 @@
 //! | `GET /v1/pull?cursor=&limit=&max_bytes=` | [`PullQuery`] | [`PullPage`] |
 //! | `GET /v1/scopes/{scope}/snapshot?after=&limit=` | [`SnapshotQuery`] | [`SnapshotPage`] |
 //! | `POST /v1/scopes/ack` | [`ScopeAck`] | empty (204) |
+//! | `POST /v1/scopes/acks` | [`ScopeAcks`] | empty (204) |
 //! | `GET /v1/directory` | – | [`Directory`] |
 //! | `GET /v1/conflicts` | – | [`ConflictList`] |
 //! | `POST /v1/conflicts/{id}/resolve` | [`ResolveConflict`] | empty (204) |
@@ -343,6 +344,17 @@ pub struct ScopeAck {
     pub kind: ScopeEventKind,
     /// The log position of the event acknowledged.
     pub op_id: u64,
+}
+
+/// Several acknowledgements in one request, each handled as `POST /v1/scopes/ack` would, in
+/// one transaction; an event that is not the caller's is skipped rather than refused. A fresh
+/// phone acknowledges every scope its first pull brought (one per case), so one request per
+/// pulled page replaces thousands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeAcks {
+    /// The acknowledgements, in log order.
+    pub acks: Vec<ScopeAck>,
 }
 
 /// A field changed on two sides: the value kept and the value that lost.

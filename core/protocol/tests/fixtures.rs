@@ -7,7 +7,7 @@ use donghanh_protocol::{
     Change, ChangeOp, Conflict, ConflictList, Directory, DirectoryEntry, EnrollRequest,
     EnrollResponse, ErrorBody, Mutation, MutationOp, Outcome, PROTOCOL_HEADER, PROTOCOL_VERSION,
     PullPage, PullQuery, PushRequest, PushResponse, Receipt, RefreshRequest, ResolveConflict, Role,
-    ScopeAck, ScopeEvent, ScopeEventKind, SnapshotPage, SnapshotQuery, Tokens, codes,
+    ScopeAck, ScopeAcks, ScopeEvent, ScopeEventKind, SnapshotPage, SnapshotQuery, Tokens, codes,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -216,6 +216,23 @@ fn pull_and_snapshot_are_frozen() {
             scope: PERSON.into(),
             kind: ScopeEventKind::Revoke,
             op_id: 42,
+        },
+    );
+    frozen(
+        "scope_acks",
+        &ScopeAcks {
+            acks: vec![
+                ScopeAck {
+                    scope: PERSON.into(),
+                    kind: ScopeEventKind::Grant,
+                    op_id: 41,
+                },
+                ScopeAck {
+                    scope: PERSON.into(),
+                    kind: ScopeEventKind::Revoke,
+                    op_id: 42,
+                },
+            ],
         },
     );
 }

@@ -514,19 +514,24 @@ impl Store {
     /// record ids each of them rewrites most index pages, and at the usual interval nearly
     /// every commit copied its pages to the database file again, with two `fsync`s. With
     /// the larger interval an index page is copied once per 16 MiB of log rather than once
-    /// per transaction. The log holds only envelopes and clear columns, like the file.
+    /// per transaction. The log holds only envelopes and clear columns, like the file. The
+    /// page cache is raised to [`BULK_CACHE_KIB`] meanwhile, so that the indexes every page
+    /// touches stay in memory (a bound: it does not grow with the data pulled).
     pub fn bulk_writes(&self) -> Result<BulkWrites<'_>> {
-        self.set_checkpoint_interval(BULK_CHECKPOINT_PAGES)?;
+        self.set_bulk(BULK_CHECKPOINT_PAGES, BULK_CACHE_KIB)?;
         Ok(BulkWrites { store: self })
     }
 
-    fn set_checkpoint_interval(&self, pages: u32) -> Result<()> {
+    fn set_bulk(&self, checkpoint_pages: u32, cache_kib: u32) -> Result<()> {
         let guard = self.lock()?;
         guard.conn.query_row(
-            &format!("PRAGMA wal_autocheckpoint={pages}"),
+            &format!("PRAGMA wal_autocheckpoint={checkpoint_pages}"),
             [],
             |_| Ok(()),
         )?;
+        guard
+            .conn
+            .execute_batch(&format!("PRAGMA cache_size=-{cache_kib};"))?;
         Ok(())
     }
 }
@@ -535,6 +540,10 @@ impl Store {
 const CHECKPOINT_PAGES: u32 = 1_000;
 /// WAL pages at which a commit checkpoints during [`Store::bulk_writes`] (16 MiB).
 pub const BULK_CHECKPOINT_PAGES: u32 = 4_000;
+/// The page cache (KiB) outside [`Store::bulk_writes`].
+const CACHE_KIB: u32 = 8_192;
+/// The page cache (KiB) during [`Store::bulk_writes`].
+pub const BULK_CACHE_KIB: u32 = 32_768;
 
 /// Restores the usual checkpoint interval when dropped (see [`Store::bulk_writes`]).
 #[derive(Debug)]
@@ -545,7 +554,7 @@ pub struct BulkWrites<'a> {
 impl Drop for BulkWrites<'_> {
     fn drop(&mut self) {
         // Failing to restore leaves a larger interval, which costs WAL size, not safety.
-        let _ = self.store.set_checkpoint_interval(CHECKPOINT_PAGES);
+        let _ = self.store.set_bulk(CHECKPOINT_PAGES, CACHE_KIB);
     }
 }
 

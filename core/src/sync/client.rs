@@ -32,7 +32,7 @@ use chrono::Utc;
 use donghanh_protocol::{
     ConflictList, Directory, EnrollRequest, EnrollResponse, ErrorBody, PROTOCOL_HEADER,
     PROTOCOL_VERSION, PullPage, PushRequest, PushResponse, RefreshRequest, ResolveConflict,
-    ScopeAck, ScopeEventKind, SnapshotPage, Tokens, codes,
+    ScopeAck, ScopeAcks, ScopeEventKind, SnapshotPage, Tokens, codes,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,8 @@ use crate::{Error, Result};
 
 /// Mutations sent per push request.
 const PUSH_BATCH: usize = 200;
+/// Most acknowledgements sent in one request (the server's bound).
+const MAX_ACKS: usize = 4_000;
 /// Records asked for per snapshot page.
 const SNAPSHOT_PAGE: u32 = 500;
 /// Bytes of records asked for in the first pull page of a round, doubled for each next page
@@ -276,6 +278,8 @@ struct Round<'a> {
     bearer: String,
     listener: &'a dyn SyncListener,
     report: SyncReport,
+    /// Whether the server takes acknowledgements in batches (`POST /v1/scopes/acks`).
+    batch_acks: bool,
 }
 
 /// What every online call starts with: the credentials, a client, a runtime and a fresh
@@ -344,6 +348,7 @@ pub(crate) fn sync(store: &Store, listener: &dyn SyncListener) -> Result<SyncRep
         bearer,
         listener,
         report: SyncReport::default(),
+        batch_acks: true,
     };
     // 2. Push; 3. finish scope work an interrupted round left; 4. pull.
     round.push_all()?;
@@ -531,6 +536,43 @@ impl Round<'_> {
                     self.store.checkpoint()?;
                     self.report.purged += 1;
                     self.listener.scope_removed(parsed.kind());
+                }
+                ScopeTask::Ack { .. } if self.batch_acks => {
+                    // Every acknowledgement at the head of the list, in one request: a fresh
+                    // phone has one per case its first pull brought.
+                    let acks: Vec<ScopeTask> = work
+                        .iter()
+                        .take_while(|t| matches!(t, ScopeTask::Ack { .. }))
+                        .take(MAX_ACKS)
+                        .cloned()
+                        .collect();
+                    let body = ScopeAcks {
+                        acks: acks
+                            .iter()
+                            .filter_map(|t| match t {
+                                ScopeTask::Ack { scope, kind, op_id } => Some(ScopeAck {
+                                    scope: scope.clone(),
+                                    kind: *kind,
+                                    op_id: *op_id,
+                                }),
+                                _ => None,
+                            })
+                            .collect(),
+                    };
+                    let sent: Result<()> = self.rt.block_on(call_empty(
+                        self.client
+                            .post(url(&self.creds.server, "/v1/scopes/acks"))
+                            .bearer_auth(&self.bearer)
+                            .json(&body),
+                    ));
+                    match sent {
+                        Ok(()) => self.store.write(|w| w.finish_scope_tasks(&acks))?,
+                        // A server without the batch route: one request per acknowledgement.
+                        Err(Error::Server { code, .. }) if code == codes::NOT_FOUND => {
+                            self.batch_acks = false;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 ScopeTask::Ack { scope, kind, op_id } => {
                     let body = ScopeAck {

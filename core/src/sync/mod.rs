@@ -347,6 +347,22 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Marks several recorded scope tasks done (acknowledgements sent together), in one
+    /// rewrite of the list.
+    pub fn finish_scope_tasks(&mut self, done: &[ScopeTask]) -> Result<()> {
+        let mut work = self.reader().scope_work()?;
+        if work.starts_with(done) {
+            work.drain(..done.len());
+        } else {
+            for task in done {
+                if let Some(at) = work.iter().position(|t| t == task) {
+                    work.remove(at);
+                }
+            }
+        }
+        self.put_scope_work(&work)
+    }
+
     /// See [`Writer::reset_for_rebootstrap`](crate::store::Writer): forget held records (not
     /// pending ones) and the cursor, to download everything again.
     pub fn rebootstrap(&mut self) -> Result<usize> {

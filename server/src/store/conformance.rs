@@ -23,6 +23,7 @@ pub async fn run_all<S: SyncStore>(store: &S) {
     login_failures_are_counted_per_username(store).await;
     org_scopes_follow_the_tree_and_the_case_commune(store).await;
     tombstones_outlive_every_active_cursor(store).await;
+    a_push_request_is_handled_in_order(store).await;
 }
 
 fn mutation<T: serde::Serialize>(
@@ -570,4 +571,153 @@ async fn login_failures_are_counted_per_username<S: SyncStore>(store: &S) {
             .unwrap(),
         0
     );
+}
+
+/// [`SyncStore::push_many`] answers as [`SyncStore::push`] one by one would: each mutation
+/// sees the ones before it in the same request, a refused one blocks nothing, a replay (whole
+/// or in part) gets the stored receipts, and the log has the changes in request order.
+async fn a_push_request_is_handled_in_order<S: SyncStore>(store: &S) {
+    let commune = OrgUnit::new("Xã Một Lần", OrgUnitKind::Commune, None);
+    store.add_org_unit(commune.clone()).await.unwrap();
+    let sup = enrolled(
+        store,
+        &User::new("gs.ml.binh", "Bình", Role::Supervisor, commune.id),
+    )
+    .await;
+    let now = Utc::now();
+    let mut person = Person::new(
+        "Phan Văn Một",
+        NaiveDate::from_ymd_opt(1988, 5, 6).unwrap(),
+        Sex::Male,
+    );
+    person.commune = Some(commune.id);
+    let scope = Scope::Person(person.id);
+    let before = store
+        .pull(sup.user, sup.device, 0, 1_000, 1 << 20)
+        .await
+        .unwrap();
+    let cursor = before.next_cursor;
+    let create = mutation(
+        1,
+        MutationOp::Create,
+        "person",
+        scope,
+        person.id,
+        0,
+        &person,
+    );
+    // An edit of the record created just before it, in the same request, on base 1.
+    let edit = mutation(
+        2,
+        MutationOp::Update,
+        "person",
+        scope,
+        person.id,
+        1,
+        &serde_json::json!({"phone": "0912345678"}),
+    );
+    let unknown = mutation(
+        3,
+        MutationOp::Create,
+        "no_such_kind",
+        scope,
+        Id::new(),
+        0,
+        &person,
+    );
+    let mut again = edit.clone();
+    again.client_seq = 4;
+    again.patch = serde_json::json!({"address": "Ấp Một"});
+    let batch = vec![create, edit, unknown, again];
+    let receipts = store.push_many(sup, batch.clone(), now).await.unwrap();
+    let outcomes: Vec<_> = receipts
+        .iter()
+        .map(|r| (r.client_seq, r.outcome, r.version))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (1, Outcome::Applied, Some(1)),
+            (2, Outcome::Applied, Some(2)),
+            (3, Outcome::Rejected, None),
+            (4, Outcome::Merged, Some(3)),
+        ]
+    );
+    // Acknowledgements in one call: the caller's grant is recorded, an event that never was
+    // and one of another user are skipped.
+    let grant = store
+        .pull(sup.user, sup.device, cursor, 1_000, 1 << 20)
+        .await
+        .unwrap()
+        .scope_events
+        .into_iter()
+        .find(|e| e.scope == scope.to_string())
+        .unwrap();
+    let ack = |op_id| ScopeAck {
+        scope: scope.to_string(),
+        kind: ScopeEventKind::Grant,
+        op_id,
+    };
+    let other = enrolled(
+        store,
+        &User::new("gs.ml.khac", "Khác", Role::Supervisor, commune.id),
+    )
+    .await;
+    assert_eq!(
+        store
+            .ack_scopes(
+                sup.user,
+                sup.device,
+                vec![ack(grant.op_id), ack(grant.op_id + 10_000)],
+                now
+            )
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .ack_scopes(other.user, other.device, vec![ack(grant.op_id)], now)
+            .await
+            .unwrap(),
+        0
+    );
+    // A replay of the whole request, and of part of it with one new mutation, changes nothing
+    // that was done.
+    assert_eq!(
+        store.push_many(sup, batch.clone(), now).await.unwrap(),
+        receipts
+    );
+    let mut tail = batch[2..].to_vec();
+    let mut last = batch[1].clone();
+    last.client_seq = 5;
+    last.base_version = 3;
+    last.patch = serde_json::json!({"phone": "0987654321"});
+    tail.push(last);
+    let more = store.push_many(sup, tail, now).await.unwrap();
+    assert_eq!(more[..2], receipts[2..]);
+    assert_eq!(
+        (more[2].outcome, more[2].version),
+        (Outcome::Applied, Some(4))
+    );
+    // The log has the changes in request order, each op after the one before.
+    let page = store
+        .pull(sup.user, sup.device, cursor, 1_000, 1 << 20)
+        .await
+        .unwrap();
+    let record = person.id.uuid();
+    let ops: Vec<u64> = page
+        .changes
+        .iter()
+        .filter(|c| c.record_id == record)
+        .map(|c| c.version)
+        .collect();
+    assert_eq!(
+        ops,
+        vec![4],
+        "only the latest version of a record is in the log"
+    );
+    let op_ids: Vec<Option<u64>> = receipts.iter().chain(&more[2..]).map(|r| r.op_id).collect();
+    let applied: Vec<u64> = op_ids.into_iter().flatten().collect();
+    assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
 }

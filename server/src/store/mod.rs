@@ -139,6 +139,25 @@ pub trait SyncStore: Send + Sync + 'static {
         mutation: Mutation<Value>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<Receipt>> + Send;
+    /// Handles the mutations of one push request in order, as [`SyncStore::push`] handles
+    /// each, and returns their receipts in order. A backend may write them in one transaction
+    /// (each mutation's decision sees the ones before it, exactly as in separate ones): an
+    /// error then keeps none of them, and the device, which gets no receipts, pushes them
+    /// again and is answered from the stored receipts of whatever did commit.
+    fn push_many(
+        &self,
+        caller: PushCaller,
+        mutations: Vec<Mutation<Value>>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<Receipt>>> + Send {
+        async move {
+            let mut receipts = Vec::with_capacity(mutations.len());
+            for m in mutations {
+                receipts.push(self.push(caller, m, now).await?);
+            }
+            Ok(receipts)
+        }
+    }
     /// The changes and scope events after `cursor` for the scopes `user` holds, at most `limit`
     /// items and about `max_bytes` of records, in log order. Audited per scope served.
     fn pull(
@@ -177,6 +196,28 @@ pub trait SyncStore: Send + Sync + 'static {
         ack: ScopeAck,
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Several acknowledgements, in order, each as [`SyncStore::ack_scope`] records it; those
+    /// it would answer [`StoreError::NotFound`] are skipped. A backend may record them in one
+    /// transaction. Returns how many were recorded.
+    fn ack_scopes(
+        &self,
+        user: Id,
+        device: Id,
+        acks: Vec<ScopeAck>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<usize>> + Send {
+        async move {
+            let mut recorded = 0;
+            for ack in acks {
+                match self.ack_scope(user, device, ack, now).await {
+                    Ok(()) => recorded += 1,
+                    Err(StoreError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(recorded)
+        }
+    }
     /// The colleagues `user` may assign work to: a supervisor, the staff of their commune;
     /// anyone else, themselves. By username.
     fn directory(&self, user: Id) -> impl Future<Output = StoreResult<Vec<DirectoryEntry>>> + Send;
