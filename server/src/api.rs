@@ -297,22 +297,14 @@ pub async fn report<S: SyncStore>(
     ApiPath(template): ApiPath<String>,
     query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<Json<donghanh_core::report::Report>, ApiError> {
-    use donghanh_core::report::Period;
     let Query(q) = query.map_err(|_| {
         ApiError::Invalid(
             "expected org (an org-unit id) and period (YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY)"
                 .into(),
         )
     })?;
-    let period = Period::parse(&q.period).map_err(|_| {
-        ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
-    })?;
-    let user = state
-        .store
-        .user(caller.user)
-        .await?
-        .ok_or(ApiError::Unauthorised)?
-        .user;
+    let period = report_period(&q.period)?;
+    let user = caller_user(&state, caller).await?;
     let report = crate::reports::compute(
         &*state.store,
         Some(&user),
@@ -345,12 +337,7 @@ pub async fn put_plan<S: SyncStore>(
     caller: Caller,
     ApiJson(plan): ApiJson<donghanh_core::report::Plan>,
 ) -> Result<axum::http::StatusCode, ApiError> {
-    let user = state
-        .store
-        .user(caller.user)
-        .await?
-        .ok_or(ApiError::Unauthorised)?
-        .user;
+    let user = caller_user(&state, caller).await?;
     crate::reports::set_plan(&*state.store, Some(&user), plan, Utc::now())
         .await
         .map_err(report_failure)?;
@@ -381,15 +368,8 @@ pub async fn plan<S: SyncStore>(
             "expected org (an org-unit id), period and optional as_of (YYYY-MM-DD)".into(),
         )
     })?;
-    let period = donghanh_core::report::Period::parse(&q.period).map_err(|_| {
-        ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
-    })?;
-    let user = state
-        .store
-        .user(caller.user)
-        .await?
-        .ok_or(ApiError::Unauthorised)?
-        .user;
+    let period = report_period(&q.period)?;
+    let user = caller_user(&state, caller).await?;
     let as_of = q
         .as_of
         .unwrap_or_else(|| donghanh_core::domain::vn_date(Utc::now()));
@@ -415,15 +395,8 @@ pub async fn close_report<S: SyncStore>(
                 .into(),
         )
     })?;
-    let period = donghanh_core::report::Period::parse(&q.period).map_err(|_| {
-        ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
-    })?;
-    let user = state
-        .store
-        .user(caller.user)
-        .await?
-        .ok_or(ApiError::Unauthorised)?
-        .user;
+    let period = report_period(&q.period)?;
+    let user = caller_user(&state, caller).await?;
     let report = crate::reports::close(
         &*state.store,
         Some(&user),
@@ -460,15 +433,8 @@ pub async fn report_records<S: SyncStore>(
     let Query(q) = query.map_err(|_| {
         ApiError::Invalid("expected org (an org-unit id), period and indicator".into())
     })?;
-    let period = donghanh_core::report::Period::parse(&q.period).map_err(|_| {
-        ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
-    })?;
-    let user = state
-        .store
-        .user(caller.user)
-        .await?
-        .ok_or(ApiError::Unauthorised)?
-        .user;
+    let period = report_period(&q.period)?;
+    let user = caller_user(&state, caller).await?;
     let records =
         crate::reports::records(&*state.store, &user, Id::from(q.org), &q.indicator, period)
             .await
@@ -495,4 +461,24 @@ pub async fn report_records<S: SyncStore>(
             .map(|(id, kind)| serde_json::json!({"id": id, "kind": kind}))
             .collect::<Vec<_>>()
     })))
+}
+
+/// A report period from a query, or `invalid_input` (never repeating what was sent).
+fn report_period(text: &str) -> Result<donghanh_core::report::Period, ApiError> {
+    donghanh_core::report::Period::parse(text).map_err(|_| {
+        ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
+    })
+}
+
+/// The calling user, for the report endpoints' access rules.
+async fn caller_user<S: SyncStore>(
+    state: &AppState<S>,
+    caller: Caller,
+) -> Result<donghanh_core::domain::User, ApiError> {
+    Ok(state
+        .store
+        .user(caller.user)
+        .await?
+        .ok_or(ApiError::Unauthorised)?
+        .user)
 }

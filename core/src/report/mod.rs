@@ -33,13 +33,13 @@ pub enum ReportError {
     #[error("invalid report definitions: {0}")]
     Definitions(String),
     /// No template has this code.
-    #[error("no report template {0}")]
+    #[error("no report template {}", shown(.0))]
     UnknownTemplate(String),
     /// No indicator has this code.
-    #[error("no indicator {0}")]
+    #[error("no indicator {}", shown(.0))]
     UnknownIndicator(String),
     /// The period is not written as the template needs.
-    #[error("invalid period {0:?}: write YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY")]
+    #[error("invalid period {}: write YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY", shown(.0))]
     InvalidPeriod(String),
     /// Only a commune supervisor's device computes the commune's report.
     #[error("only a commune supervisor's device computes the commune report")]
@@ -59,16 +59,33 @@ pub enum ReportError {
     },
 }
 
+/// A code or period typed by a user, as an error may repeat it: only when it looks like one
+/// (upper-case letters, digits, `-`, `_`; at most 20 characters), so that a name typed into the
+/// wrong field never reaches a message or a log.
+fn shown(text: &str) -> String {
+    let looks_like_code = !text.is_empty()
+        && text.chars().count() <= 20
+        && text
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if looks_like_code {
+        text.to_owned()
+    } else {
+        "(không hiển thị / not shown)".to_owned()
+    }
+}
+
 impl ReportError {
     /// The message in Vietnamese.
     #[must_use]
     pub fn message_vi(&self) -> String {
         match self {
             ReportError::Definitions(what) => format!("định nghĩa chỉ tiêu không hợp lệ: {what}"),
-            ReportError::UnknownTemplate(t) => format!("không có mẫu báo cáo {t}"),
-            ReportError::UnknownIndicator(c) => format!("không có chỉ tiêu {c}"),
+            ReportError::UnknownTemplate(t) => format!("không có mẫu báo cáo {}", shown(t)),
+            ReportError::UnknownIndicator(c) => format!("không có chỉ tiêu {}", shown(c)),
             ReportError::InvalidPeriod(p) => format!(
-                "kỳ báo cáo {p:?} không hợp lệ: viết YYYY-MM (tháng), YYYY-Qn (quý), YYYY-H1/H2 (6 tháng) hoặc YYYY (năm)"
+                "kỳ báo cáo {} không hợp lệ: viết YYYY-MM (tháng), YYYY-Qn (quý), YYYY-H1/H2 (6 tháng) hoặc YYYY (năm)",
+                shown(p)
             ),
             ReportError::PeriodNotOver(p) => format!("kỳ {p} chưa kết thúc, chưa chốt được"),
             ReportError::NotSupervisor => {

@@ -450,3 +450,27 @@ fn plans_refuse_unknown_indicators_and_impossible_goals() {
         assert!(matches!(with(edit), Err(ReportError::Definitions(_))));
     }
 }
+
+#[test]
+fn errors_repeat_a_typed_code_only_when_it_looks_like_one() {
+    let name = "Nguyen Van An";
+    for e in [
+        Period::parse(name).unwrap_err(),
+        ReportError::UnknownTemplate(name.into()),
+        ReportError::UnknownIndicator(name.into()),
+    ] {
+        assert!(!e.to_string().contains("Nguyen"), "{e}");
+        assert!(!e.message_vi().contains("Nguyen"));
+    }
+    assert!(
+        Period::parse("2026-13")
+            .unwrap_err()
+            .to_string()
+            .contains("2026-13")
+    );
+    assert!(
+        ReportError::UnknownTemplate("NOPE".into())
+            .to_string()
+            .contains("NOPE")
+    );
+}
