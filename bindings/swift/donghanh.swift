@@ -695,6 +695,15 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func attendance(session: String) throws  -> [Attendance]
     
     /**
+     * A commune record book (`04-SCN`: people under post-rehab management; `05-SCN`: people
+     * who completed rehab) as of `as_of` (`YYYY-MM-DD`), as an `xlsx` or `csv` file. Books name
+     * people: only a supervisor's phone makes them, `purpose` is required, and each person
+     * listed gets an access-log entry that syncs to the server. The bytes are the caller's to
+     * protect: share them, never keep them in the app's files.
+     */
+    func bookExport(book: String, asOf: String, purpose: String, format: String, unitName: String) throws  -> Data
+    
+    /**
      * Cancels a planned session (attendance can no longer be marked on it).
      * `InvalidTransition` unless planned.
      */
@@ -835,6 +844,12 @@ public protocol DeviceProtocol: AnyObject, Sendable {
      * `InvalidInput` for a bad period or template, or on a device that is not a supervisor's.
      */
     func report(template: String, period: String) throws  -> Report
+    
+    /**
+     * The report (as [`Device::report`]) as a file to share or print: `format` `xlsx` (laid out
+     * as the paper form) or `csv`; `unit_name` is printed at the top of the form.
+     */
+    func reportExport(template: String, period: String, format: String, unitName: String) throws  -> Data
     
     /**
      * Ids of the records behind one indicator's number for `period` (records this phone
@@ -1166,6 +1181,27 @@ open func attendance(session: String)throws  -> [Attendance]  {
     uniffi_donghanh_fn_method_device_attendance(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(session),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A commune record book (`04-SCN`: people under post-rehab management; `05-SCN`: people
+     * who completed rehab) as of `as_of` (`YYYY-MM-DD`), as an `xlsx` or `csv` file. Books name
+     * people: only a supervisor's phone makes them, `purpose` is required, and each person
+     * listed gets an access-log entry that syncs to the server. The bytes are the caller's to
+     * protect: share them, never keep them in the app's files.
+     */
+open func bookExport(book: String, asOf: String, purpose: String, format: String, unitName: String)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_book_export(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(book),
+        FfiConverterString.lower(asOf),
+        FfiConverterString.lower(purpose),
+        FfiConverterString.lower(format),
+        FfiConverterString.lower(unitName),uniffiCallStatus
     )
 })
 }
@@ -1513,6 +1549,23 @@ open func report(template: String, period: String)throws  -> Report  {
             self.uniffiCloneHandle(),
         FfiConverterString.lower(template),
         FfiConverterString.lower(period),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The report (as [`Device::report`]) as a file to share or print: `format` `xlsx` (laid out
+     * as the paper form) or `csv`; `unit_name` is printed at the top of the form.
+     */
+open func reportExport(template: String, period: String, format: String, unitName: String)throws  -> Data  {
+    return try  FfiConverterData.lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
+        uniffiCallStatus in
+    uniffi_donghanh_fn_method_device_report_export(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(template),
+        FfiConverterString.lower(period),
+        FfiConverterString.lower(format),
+        FfiConverterString.lower(unitName),uniffiCallStatus
     )
 })
 }
@@ -7198,6 +7251,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_donghanh_checksum_method_device_attendance() != 28616) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_donghanh_checksum_method_device_book_export() != 50434) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_donghanh_checksum_method_device_cancel_session() != 12053) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -7274,6 +7330,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_report() != 39005) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_donghanh_checksum_method_device_report_export() != 35937) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_report_records() != 57350) {

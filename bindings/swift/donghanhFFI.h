@@ -452,6 +452,11 @@ RustBuffer uniffi_donghanh_fn_method_device_assign_case(uint64_t ptr, RustBuffer
 RustBuffer uniffi_donghanh_fn_method_device_attendance(uint64_t ptr, RustBuffer session, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_BOOK_EXPORT
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_BOOK_EXPORT
+RustBuffer uniffi_donghanh_fn_method_device_book_export(uint64_t ptr, RustBuffer book, RustBuffer as_of, RustBuffer purpose, RustBuffer format, RustBuffer unit_name, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_CANCEL_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_CANCEL_SESSION
 RustBuffer uniffi_donghanh_fn_method_device_cancel_session(uint64_t ptr, RustBuffer id, RustCallStatus *_Nonnull out_status
@@ -580,6 +585,11 @@ RustBuffer uniffi_donghanh_fn_method_device_rejected(uint64_t ptr, RustCallStatu
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REPORT
 RustBuffer uniffi_donghanh_fn_method_device_report(uint64_t ptr, RustBuffer template, RustBuffer period, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REPORT_EXPORT
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REPORT_EXPORT
+RustBuffer uniffi_donghanh_fn_method_device_report_export(uint64_t ptr, RustBuffer template, RustBuffer period, RustBuffer format, RustBuffer unit_name, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_FN_METHOD_DEVICE_REPORT_RECORDS
@@ -1001,6 +1011,12 @@ uint16_t uniffi_donghanh_checksum_method_device_attendance(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_BOOK_EXPORT
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_BOOK_EXPORT
+uint16_t uniffi_donghanh_checksum_method_device_book_export(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_CANCEL_SESSION
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_CANCEL_SESSION
 uint16_t uniffi_donghanh_checksum_method_device_cancel_session(void
@@ -1154,6 +1170,12 @@ uint16_t uniffi_donghanh_checksum_method_device_rejected(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REPORT
 #define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REPORT
 uint16_t uniffi_donghanh_checksum_method_device_report(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REPORT_EXPORT
+#define UNIFFI_FFIDEF_UNIFFI_DONGHANH_CHECKSUM_METHOD_DEVICE_REPORT_EXPORT
+uint16_t uniffi_donghanh_checksum_method_device_report_export(void
     
 );
 #endif

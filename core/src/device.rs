@@ -5,6 +5,7 @@
 //! Every operation validates its input with the domain rules before anything is written, and
 //! writes the change and its outbox mutation in one transaction.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, NaiveDate, Utc};
@@ -657,6 +658,75 @@ impl Device {
         self.require_supervisor()?;
         let defs = crate::report::Definitions::embedded()?;
         Ok(self.report_facts()?.explain(&defs, indicator, period)?)
+    }
+
+    /// The lines of a commune record book (Sổ 04-SCN or 05-SCN) as of `as_of`, from what this
+    /// device holds. Books name people, so only a supervisor's device builds them, `purpose`
+    /// (why the book is printed or exported: a note, required) is asked for, and every person
+    /// listed gets an access-log entry (action `export`) that syncs to the server with the
+    /// device's other changes, so a data-subject request shows who exported their file. The
+    /// entries and the book come from the same read: nobody is listed without being logged.
+    ///
+    /// # Errors
+    /// As [`Device::report`]; [`Error::Invalid`] for an empty or too long purpose.
+    pub fn book(
+        &self,
+        kind: crate::report::books::BookKind,
+        as_of: NaiveDate,
+        purpose: &str,
+    ) -> Result<Vec<crate::report::books::BookLine>> {
+        use crate::domain::{AbsenceReport, AccessAction, AccessLog, Scope};
+        self.require_supervisor()?;
+        let user = self.user_id()?;
+        let device = self.enrollment()?.map(|(d, _)| Id::from(d));
+        let users: HashMap<Id, String> = self
+            .directory()?
+            .into_iter()
+            .map(|e| (Id::from(e.id), e.display_name))
+            .collect();
+        let ctx = ValidationContext::now();
+        let purpose = purpose.trim();
+        if purpose.is_empty() {
+            return Err(DomainError::Required { field: "purpose" }.into());
+        }
+        self.store.write(|w| {
+            let (persons, episodes, assignments, absences, relapses) = {
+                let r = w.reader();
+                (
+                    r.all::<Person>()?,
+                    r.all::<Episode>()?,
+                    r.all::<Assignment>()?,
+                    r.all::<AbsenceReport>()?,
+                    r.all::<RelapseEvent>()?,
+                )
+            };
+            let src = crate::report::books::BookSource {
+                persons: &persons,
+                episodes: &episodes,
+                assignments: &assignments,
+                absences: &absences,
+                relapses: &relapses,
+                users,
+            };
+            let lines = crate::report::books::lines(kind, &src, as_of);
+            let mut logged = std::collections::HashSet::new();
+            for l in &lines {
+                if logged.insert(l.person) {
+                    let mut log = AccessLog::new(
+                        user,
+                        Scope::Person(l.person),
+                        AccessAction::Export,
+                        ctx.now,
+                    );
+                    log.record = Some(l.episode);
+                    log.record_kind = Some(crate::domain::RecordKind::Episode);
+                    log.device = device;
+                    log.purpose = Some(purpose.to_owned());
+                    w.insert(&log, &ctx)?;
+                }
+            }
+            Ok(lines)
+        })
     }
 
     fn require_supervisor(&self) -> Result<()> {

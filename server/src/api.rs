@@ -287,22 +287,34 @@ pub struct ReportQuery {
     pub org: uuid::Uuid,
     /// The period: `2026-10`, `2026-Q4`, `2026-H2` or `2026`.
     pub period: String,
+    /// `json` (the default), `csv` or `xlsx` (the form as a spreadsheet).
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
-/// `GET /v1/reports/{template}?org=…&period=…`: a report template computed for an org unit and
-/// everything below it (supervisors: their commune; officers: their own unit's subtree).
+/// `GET /v1/reports/{template}?org=…&period=…[&format=csv|xlsx]`: a report template computed
+/// for an org unit and everything below it (supervisors: their commune; officers: their own
+/// unit's subtree), as JSON, CSV or an XLSX laid out as the paper form.
 pub async fn report<S: SyncStore>(
     State(state): State<AppState<S>>,
     caller: Caller,
     ApiPath(template): ApiPath<String>,
     query: Result<Query<ReportQuery>, QueryRejection>,
-) -> Result<Json<donghanh_core::report::Report>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
     let Query(q) = query.map_err(|_| {
         ApiError::Invalid(
             "expected org (an org-unit id) and period (YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY)"
                 .into(),
         )
     })?;
+    let format = match q.format.as_deref() {
+        None | Some("json") => None,
+        Some("csv") => Some("csv"),
+        Some("xlsx") => Some("xlsx"),
+        Some(_) => return Err(ApiError::Invalid("format must be json, csv or xlsx".into())),
+    };
     let period = report_period(&q.period)?;
     let user = caller_user(&state, caller).await?;
     let report = crate::reports::compute(
@@ -314,8 +326,37 @@ pub async fn report<S: SyncStore>(
     )
     .await
     .map_err(report_failure)?;
-    tracing::info!(device = %caller.device, template = %report.template, period = %report.period, "report");
-    Ok(Json(report))
+    tracing::info!(device = %caller.device, template = %report.template, period = %report.period, format = format.unwrap_or("json"), "report");
+    let Some(format) = format else {
+        return Ok(Json(report).into_response());
+    };
+    let labels = crate::reports::labels(&*state.store, Id::from(q.org))
+        .await
+        .map_err(report_failure)?;
+    let (bytes, content_type) = if format == "csv" {
+        (
+            donghanh_core::report::export::to_csv(&report, &labels),
+            "text/csv; charset=utf-8",
+        )
+    } else {
+        (
+            donghanh_core::report::export::to_xlsx(&report, &labels),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    };
+    let bytes = bytes.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let file = format!("{}_{}.{format}", report.template, report.period);
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 fn report_failure(e: crate::reports::ReportFailure) -> ApiError {
@@ -423,44 +464,118 @@ pub struct RecordsQuery {
     pub indicator: String,
 }
 
-/// `GET /v1/reports/records?org=…&period=…&indicator=…`: the records behind one number (ids and
-/// kinds; the phone shows those it holds), for a supervisor of the commune; audited.
+/// `GET /v1/reports/records?org=…&period=…&indicator=…`: the records behind one number, for a
+/// supervisor of the commune (ids and kinds; the phone shows those it holds) or an officer under
+/// a running break-the-glass grant (ids, kinds and who the people are); audited.
 pub async fn report_records<S: SyncStore>(
     State(state): State<AppState<S>>,
     caller: Caller,
     query: Result<Query<RecordsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    use crate::reports::RecordsAccess;
     let Query(q) = query.map_err(|_| {
         ApiError::Invalid("expected org (an org-unit id), period and indicator".into())
     })?;
     let period = report_period(&q.period)?;
     let user = caller_user(&state, caller).await?;
-    let records =
-        crate::reports::records(&*state.store, &user, Id::from(q.org), &q.indicator, period)
-            .await
-            .map_err(report_failure)?;
+    let now = Utc::now();
+    let (records, access) = crate::reports::records(
+        &*state.store,
+        &user,
+        Id::from(q.org),
+        &q.indicator,
+        period,
+        now,
+    )
+    .await
+    .map_err(report_failure)?;
+    let indicator = q.indicator.chars().take(40).collect::<String>();
+    let (action, purpose, people) = match access {
+        RecordsAccess::Supervisor => ("report_records", format!("{indicator} {period}"), None),
+        RecordsAccess::BreakGlass(grant) => {
+            let mut ids: Vec<Id> = records.iter().filter_map(|r| r.person).collect();
+            ids.sort_by_key(|i| *i.as_bytes());
+            ids.dedup();
+            let people = state.store.identities(ids).await?;
+            (
+                "break_glass_records",
+                format!("{indicator} {period} grant {grant}"),
+                Some(people),
+            )
+        }
+    };
     state
         .store
         .audit_access(
             caller.user,
             caller.device,
-            "report_records",
+            action,
             format!("org:{}", q.org),
             u64::try_from(records.len()).unwrap_or(u64::MAX),
-            format!(
-                "{} {period}",
-                q.indicator.chars().take(40).collect::<String>()
-            ),
-            Utc::now(),
+            purpose,
+            now,
         )
         .await?;
-    tracing::info!(device = %caller.device, records = records.len(), "report records");
-    Ok(Json(serde_json::json!({
+    tracing::info!(device = %caller.device, records = records.len(), break_glass = people.is_some(), "report records");
+    let mut body = serde_json::json!({
         "records": records
             .iter()
-            .map(|(id, kind)| serde_json::json!({"id": id, "kind": kind}))
+            .map(|r| serde_json::json!({"id": r.id, "kind": r.kind, "person": r.person}))
             .collect::<Vec<_>>()
-    })))
+    });
+    if let Some(people) = people {
+        body["people"] = serde_json::to_value(people)
+            .map_err(|_| ApiError::Internal("people could not be encoded".into()))?;
+    }
+    Ok(Json(body))
+}
+
+/// The body of `POST /v1/break-glass`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassRequest {
+    /// The unit (within the officer's).
+    pub org: uuid::Uuid,
+    /// Why: a written sentence (20–1000 characters), kept sealed.
+    pub reason: String,
+    /// How long, in minutes (1–240; default 60).
+    #[serde(default)]
+    pub minutes: Option<u32>,
+}
+
+/// `POST /v1/break-glass`: an officer asks to see the named records behind the numbers of one
+/// unit within theirs, for a written reason, for a limited time; the grant is audited.
+pub async fn break_glass<S: SyncStore>(
+    State(state): State<AppState<S>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<BreakGlassRequest>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    use crate::reports::GlassFailure;
+    let user = caller_user(&state, caller).await?;
+    let grant = crate::reports::break_glass(
+        &*state.store,
+        &user,
+        caller.device,
+        Id::from(req.org),
+        &req.reason,
+        req.minutes.unwrap_or(60),
+        Utc::now(),
+    )
+    .await
+    .map_err(|e| match e {
+        GlassFailure::NotOfficer => ApiError::Forbidden,
+        GlassFailure::Reason | GlassFailure::Minutes => ApiError::Invalid(e.to_string()),
+        GlassFailure::Report(r) => report_failure(r),
+    })?;
+    tracing::info!(device = %caller.device, grant = %grant.id, "break the glass");
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(serde_json::json!({
+            "id": grant.id,
+            "org": grant.org,
+            "expires_at": grant.expires_at,
+        })),
+    ))
 }
 
 /// A report period from a query, or `invalid_input` (never repeating what was sent).

@@ -279,6 +279,7 @@ fn table<S: SyncStore>() -> Table<S> {
     .get("/v1/conflicts", api::conflicts::<S>)
     .post("/v1/conflicts/{id}/resolve", api::resolve::<S>)
     .get("/v1/reports/records", api::report_records::<S>)
+    .post("/v1/break-glass", api::break_glass::<S>)
     .get("/v1/reports/{template}", api::report::<S>)
     .post("/v1/reports/{template}/close", api::close_report::<S>)
     .put("/v1/plans", api::put_plan::<S>)

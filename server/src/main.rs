@@ -73,8 +73,12 @@ enum Command {
         #[arg(long)]
         template: Option<String>,
         /// Print JSON instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "out")]
         json: bool,
+        /// Write the report to this file instead: `.xlsx` (laid out as the paper form) or
+        /// `.csv`; an existing file is not replaced.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
         /// Close the period (it must be over): the report is kept as it is now and answers
         /// from then on.
         #[arg(long)]
@@ -407,8 +411,22 @@ fn run(cli: Cli) -> CliResult {
                 period,
                 template,
                 json,
+                out,
                 close,
             } => {
+                let csv = match out.as_deref().map(|o| {
+                    o.extension()
+                        .and_then(|e| e.to_str())
+                        .map(str::to_ascii_lowercase)
+                }) {
+                    None => None,
+                    Some(Some(e)) if e == "csv" => Some(true),
+                    Some(Some(e)) if e == "xlsx" => Some(false),
+                    Some(_) => return Err("the export file must end in .xlsx or .csv".into()),
+                };
+                if out.as_deref().is_some_and(Path::exists) {
+                    return Err("the export file already exists and is not replaced".into());
+                }
                 let period =
                     donghanh_core::report::Period::parse(&period).map_err(|e| e.to_string())?;
                 let template = template
@@ -428,7 +446,19 @@ fn run(cli: Cli) -> CliResult {
                     donghanh_server::reports::compute(&store, None, org, &template, period).await
                 }
                 .map_err(|e| e.to_string())?;
-                if json {
+                if let (Some(out), Some(csv)) = (&out, csv) {
+                    let labels = donghanh_server::reports::labels(&store, org)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let bytes = if csv {
+                        donghanh_core::report::export::to_csv(&report, &labels)
+                    } else {
+                        donghanh_core::report::export::to_xlsx(&report, &labels)
+                    }
+                    .map_err(|e| e.to_string())?;
+                    write_new_file(out, &bytes)?;
+                    println!("{}", out.display());
+                } else if json {
                     println!(
                         "{}",
                         serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
@@ -649,4 +679,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `bytes` to `path`, which must not exist, all or nothing: a temporary file beside it,
+/// synced, then linked into place without replacing anything.
+fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write as _;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(|e| e.to_string())?;
+    tmp.write_all(bytes).map_err(|e| e.to_string())?;
+    tmp.as_file().sync_all().map_err(|e| e.to_string())?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            "the export file already exists and is not replaced".to_owned()
+        } else {
+            e.error.to_string()
+        }
+    })?;
+    Ok(())
 }

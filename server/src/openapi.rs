@@ -480,7 +480,34 @@ fn schemas() -> Value {
             RESPONSE,
             "The records behind a number.",
             &["records"],
-            json!({"records": list(any("`{id, kind}`"), "Sorted by id.")}),
+            json!({
+                "records": list(any("`{id, kind, person}`"), "Sorted by id."),
+                "people": list(
+                    any("`{id, full_name, birth_date}`"),
+                    "Under break-the-glass only: who the people of the records are.",
+                ),
+            }),
+        ),
+        "BreakGlass": object(
+            REQUEST,
+            "A break-the-glass request.",
+            &["org", "reason"],
+            json!({
+                "org": uuid("The unit (within the officer's)."),
+                "reason": string("Why: a written sentence of 20 to 1000 characters."),
+                "minutes": {"type": "integer", "minimum": 1, "maximum": 240,
+                            "description": "How long (default 60)."},
+            }),
+        ),
+        "BreakGlassGrant": object(
+            RESPONSE,
+            "A running break-the-glass grant.",
+            &["id", "org", "expires_at"],
+            json!({
+                "id": uuid("The grant."),
+                "org": uuid("The unit."),
+                "expires_at": string("When it stops (RFC 3339)."),
+            }),
         ),
         "Plan": object(
             REQUEST,
@@ -605,6 +632,10 @@ enum Success {
     Other(&'static str, Value),
     /// 204, no body.
     NoContent,
+    /// 201 with a JSON body of this schema.
+    Created(&'static str),
+    /// 200 with a JSON body of this schema, or the same as a CSV or XLSX file (`format=`).
+    JsonOrFile(&'static str),
 }
 
 /// One operation.
@@ -640,6 +671,29 @@ fn operation(path: &str, op: Op) -> Value {
         Success::NoContent => (
             "204",
             json!({"description": "Done; no body.", "headers": protocol_header()}),
+        ),
+        Success::Created(name) => (
+            "201",
+            json!({
+                "description": "Created.",
+                "headers": protocol_header(),
+                "content": {"application/json": {"schema": schema(name)}},
+            }),
+        ),
+        Success::JsonOrFile(name) => (
+            "200",
+            json!({
+                "description": "Done: JSON, or with `format=csv` a CSV file (UTF-8 with a \
+                                byte-order mark), with `format=xlsx` a spreadsheet laid out as \
+                                the paper form.",
+                "headers": protocol_header(),
+                "content": {
+                    "application/json": {"schema": schema(name)},
+                    "text/csv; charset=utf-8": {"schema": {"type": "string"}},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+                        {"schema": {"type": "string", "format": "binary"}},
+                },
+            }),
         ),
     };
     responses.insert(ok.0.into(), ok.1);
@@ -895,9 +949,15 @@ fn paths() -> Value {
                                             template names which kind.",
                         }),
                     ),
+                    query(
+                        "format",
+                        false,
+                        json!({"type": "string", "enum": ["json", "csv", "xlsx"],
+                               "description": "`json` (the default), `csv` or `xlsx`."}),
+                    ),
                 ],
                 body: None,
-                success: Success::Json("Report"),
+                success: Success::JsonOrFile("Report"),
                 errors: &["400", "401", "403", "404", "500"],
             },
         ),
@@ -906,8 +966,9 @@ fn paths() -> Value {
             "get",
             Op {
                 id: "reportRecords",
-                summary: "The records behind one indicator's number (ids and kinds), for a \
-                          supervisor of the commune; audited. Officers see aggregates only.",
+                summary: "The records behind one indicator's number, for a supervisor of the \
+                          commune (ids and kinds) or an officer under a running break-the-glass \
+                          grant (ids, kinds and who the people are); audited.",
                 bearer: true,
                 parameters: vec![
                     query("org", true, uuid("The org unit reported on.")),
@@ -917,6 +978,21 @@ fn paths() -> Value {
                 body: None,
                 success: Success::Json("ReportRecords"),
                 errors: &["400", "401", "403", "404", "500"],
+            },
+        ),
+        (
+            "/v1/break-glass",
+            "post",
+            Op {
+                id: "breakGlass",
+                summary: "An officer asks to see the named records behind the numbers of one \
+                          unit within theirs, for a written reason, for a limited time \
+                          (DESIGN.md §2); the grant is audited, its reason kept sealed.",
+                bearer: true,
+                parameters: vec![],
+                body: Some("BreakGlass"),
+                success: Success::Created("BreakGlassGrant"),
+                errors: &["400", "401", "403", "404", "413", "500"],
             },
         ),
         (

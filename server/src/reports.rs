@@ -254,9 +254,31 @@ async fn facts<S: SyncStore>(
     Ok(FactSet::new(facts, point_communes))
 }
 
+/// One record behind a number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BehindRecord {
+    /// The record.
+    pub id: Id,
+    /// Its kind (`visit`, `benefit`, …).
+    pub kind: &'static str,
+    /// The person it is about, if any.
+    pub person: Option<Id>,
+}
+
+/// Who may list the records behind a number, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordsAccess {
+    /// A supervisor of the commune, whose phone holds these cases: ids and kinds.
+    Supervisor,
+    /// An officer under a running break-the-glass grant covering the unit: ids, kinds and who
+    /// the people are.
+    BreakGlass(Id),
+}
+
 /// The records behind one indicator's number for `period` over `org` (for a ratio, its
-/// numerator's): ids and kinds, for a supervisor of the commune, who holds these cases. An
-/// officer sees aggregates only (names need break-the-glass, not offered yet): `Forbidden`.
+/// numerator's), with how the viewer may see them: a supervisor of the commune, who holds
+/// these cases; an officer (who sees aggregates only) under a running break-the-glass grant
+/// for the unit or one above it ([`break_glass`]); nobody else (`Forbidden`).
 ///
 /// # Errors
 /// [`ReportFailure`].
@@ -266,23 +288,136 @@ pub async fn records<S: SyncStore>(
     org: Id,
     indicator: &str,
     period: Period,
-) -> Result<Vec<(Id, &'static str)>, ReportFailure> {
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<BehindRecord>, RecordsAccess), ReportFailure> {
     let defs = Definitions::embedded()?;
     if defs.indicator(indicator).is_none() {
         return Err(ReportError::UnknownIndicator(indicator.to_owned()).into());
     }
-    if viewer.role != donghanh_core::domain::Role::Supervisor {
-        return Err(ReportFailure::Forbidden);
-    }
+    let access = match viewer.role {
+        Role::Supervisor => RecordsAccess::Supervisor,
+        Role::Officer => {
+            let tree = OrgTree::new(store.org_units().await?).map_err(StoreError::Invalid)?;
+            if !tree.contains(org) {
+                return Err(ReportFailure::UnknownOrg);
+            }
+            let grant = store
+                .glass_grants(viewer.id, now)
+                .await?
+                .into_iter()
+                .find(|g| tree.is_within(org, g.org))
+                .ok_or(ReportFailure::Forbidden)?;
+            RecordsAccess::BreakGlass(grant.id)
+        }
+        _ => return Err(ReportFailure::Forbidden),
+    };
     let set = facts(store, Some(viewer), org, period.start(), period.end()).await?;
     let ids = set.explain(&defs, indicator, period)?;
-    let kinds: HashMap<Id, &'static str> = set
+    let by_id: HashMap<Id, (&'static str, Option<Id>)> = set
         .facts()
         .iter()
-        .map(|f| (f.id(), f.type_code()))
+        .map(|f| (f.id(), (f.type_code(), f.person())))
         .collect();
-    Ok(ids
+    let records = ids
         .into_iter()
-        .map(|id| (id, kinds.get(&id).copied().unwrap_or("record")))
-        .collect())
+        .map(|id| {
+            let (kind, person) = by_id.get(&id).copied().unwrap_or(("record", None));
+            BehindRecord { id, kind, person }
+        })
+        .collect();
+    Ok((records, access))
+}
+
+/// Shortest break-the-glass reason, in characters: a sentence, not a word.
+pub const GLASS_REASON_MIN: usize = 20;
+/// Longest break-the-glass reason, in characters.
+pub const GLASS_REASON_MAX: usize = 1000;
+/// Longest break-the-glass grant, in minutes.
+pub const GLASS_MAX_MINUTES: u32 = 240;
+
+/// Why a break-the-glass request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GlassFailure {
+    /// Only officers break the glass (supervisors see their commune's names already).
+    #[error("only an officer may break the glass")]
+    NotOfficer,
+    /// The reason is missing, too short or too long.
+    #[error("the reason must be a written sentence of 20 to 1000 characters")]
+    Reason,
+    /// The duration is out of range.
+    #[error("minutes must be from 1 to 240")]
+    Minutes,
+    /// As for reports.
+    #[error(transparent)]
+    Report(#[from] ReportFailure),
+}
+
+/// Breaks the glass: `viewer` (an officer) may list the named records behind the numbers of
+/// `org` (within their unit) for `minutes`, for `reason` (kept sealed), audited in the same
+/// transaction. Returns the grant.
+///
+/// # Errors
+/// [`GlassFailure`].
+pub async fn break_glass<S: SyncStore>(
+    store: &S,
+    viewer: &User,
+    device: Id,
+    org: Id,
+    reason: &str,
+    minutes: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<crate::store::GlassGrant, GlassFailure> {
+    if viewer.role != Role::Officer {
+        return Err(GlassFailure::NotOfficer);
+    }
+    let reason = reason.trim();
+    let chars = reason.chars().count();
+    if !(GLASS_REASON_MIN..=GLASS_REASON_MAX).contains(&chars) || reason.contains('\0') {
+        return Err(GlassFailure::Reason);
+    }
+    if !(1..=GLASS_MAX_MINUTES).contains(&minutes) {
+        return Err(GlassFailure::Minutes);
+    }
+    check_viewer(store, Some(viewer), org).await?;
+    let grant = crate::store::GlassGrant {
+        id: Id::new(),
+        user: viewer.id,
+        org,
+        reason: reason.to_owned(),
+        granted_at: now,
+        expires_at: now + chrono::Duration::minutes(i64::from(minutes)),
+    };
+    store
+        .put_glass_grant(grant.clone(), device)
+        .await
+        .map_err(ReportFailure::from)?;
+    Ok(grant)
+}
+
+/// The names an export prints for `org`: its own, its parent's, and every unit's (the
+/// breakdown's buckets). Org-unit names are public.
+///
+/// # Errors
+/// [`ReportFailure::Store`]; [`ReportFailure::UnknownOrg`].
+pub async fn labels<S: SyncStore>(
+    store: &S,
+    org: Id,
+) -> Result<donghanh_core::report::export::Labels, ReportFailure> {
+    let units = store.org_units().await?;
+    let by_id: HashMap<Id, &donghanh_core::domain::OrgUnit> =
+        units.iter().map(|u| (u.id, u)).collect();
+    let unit = by_id.get(&org).ok_or(ReportFailure::UnknownOrg)?;
+    let parent_name = unit
+        .parent
+        .and_then(|p| by_id.get(&p))
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    Ok(donghanh_core::report::export::Labels {
+        org_name: unit.name.clone(),
+        parent_name,
+        units: units
+            .iter()
+            .map(|u| (u.id.to_string(), u.name.clone()))
+            .collect(),
+    })
 }

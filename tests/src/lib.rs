@@ -270,6 +270,33 @@ impl RawDevice {
         self.send(self.http.get(format!("{}{path}", self.url)))
     }
 
+    /// `GET path` for a file: the status, the content type and the body's bytes.
+    #[must_use]
+    pub fn get_bytes(&self, path: &str) -> (u16, String, Vec<u8>) {
+        self.rt.block_on(async {
+            let resp = self
+                .http
+                .get(format!("{}{path}", self.url))
+                .header(
+                    donghanh_protocol::PROTOCOL_HEADER,
+                    donghanh_protocol::PROTOCOL_VERSION.to_string(),
+                )
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .expect("request");
+            let status = resp.status().as_u16();
+            let kind = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let bytes = resp.bytes().await.expect("body").to_vec();
+            (status, kind, bytes)
+        })
+    }
+
     /// `PUT path` with a JSON body: the status and the JSON body (null when empty).
     #[must_use]
     pub fn put(&self, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {

@@ -159,9 +159,46 @@ fn the_server_the_api_the_command_line_and_a_phone_give_the_hand_worked_numbers(
     let listed = body["records"].as_array().unwrap();
     assert_eq!(listed.len(), 2, "the two loans");
     assert!(listed.iter().all(|r| r["kind"] == "benefit"));
-    let (status, _) = officer.get(&format!(
+    let loans = format!(
         "/v1/reports/records?org={}&period=2026-10&indicator=BEN_LOAN_VND",
         server.commune
+    );
+    let (status, _) = officer.get(&loans);
+    assert_eq!(status, 403);
+
+    // Break-the-glass: the officer writes a reason and gets names for a limited time, audited;
+    // a one-word reason, a day-long grant, a supervisor or an unknown unit are refused.
+    let glass = |who: &RawDevice, org: Id, reason: &str, minutes: u32| {
+        who.post(
+            "/v1/break-glass",
+            &serde_json::json!({"org": org, "reason": reason, "minutes": minutes}),
+        )
+    };
+    let reason = "Tòa án nhân dân tỉnh yêu cầu xác minh khoản vay markerreason";
+    assert_eq!(glass(&officer, server.commune, "kiểm tra", 30).0, 400);
+    assert_eq!(glass(&officer, server.commune, reason, 24 * 60).0, 400);
+    assert_eq!(glass(&sup, server.commune, reason, 30).0, 403);
+    assert_eq!(glass(&officer, Id::new(), reason, 30).0, 404);
+    let (status, _) = officer.get(&loans);
+    assert_eq!(status, 403, "refused requests grant nothing");
+    let (status, grant) = glass(&officer, server.commune, reason, 30);
+    assert_eq!(status, 201, "{grant}");
+    let (status, body) = officer.get(&loans);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["records"].as_array().unwrap().len(), 2);
+    let people: Vec<&str> = body["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["full_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(people, vec![NAMES[0]], "the two loans are A's");
+    // The supervisor's answer carries no names (the phone holds them).
+    let (_, body) = sup.get(&loans);
+    assert!(body.get("people").is_none());
+    // The grant covers the unit it names (and below), nothing else.
+    let (status, _) = officer.get(&format!(
+        "/v1/reports/records?org={commune2}&period=2026-10&indicator=BEN_LOAN_VND"
     ));
     assert_eq!(status, 403);
     let (status, _) = sup.get(&format!(
@@ -198,6 +235,106 @@ fn the_server_the_api_the_command_line_and_a_phone_give_the_hand_worked_numbers(
     for name in NAMES {
         assert!(!text.contains(name), "a name in the report");
     }
+
+    // Exports: the API's XLSX, the server command line's XLSX and the phone's XLSX all hold the
+    // hand-worked numbers in the form's value column, and name the commune; the CSVs agree.
+    let (status, kind, api_xlsx) = sup.get_bytes(&format!("{path}&format=xlsx"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        kind,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    check_xlsx(&api_xlsx, "XÃ THỬ NGHIỆM");
+    let files = tempfile::tempdir().unwrap();
+    let server_xlsx = files.path().join("01-BCN.xlsx");
+    let out = Command::new(server_binary())
+        .arg("--data")
+        .arg(server.dir.path())
+        .args(["report", "--org", &server.commune.to_string()])
+        .args(["--period", "2026-10", "--out"])
+        .arg(&server_xlsx)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_xlsx(&std::fs::read(&server_xlsx).unwrap(), "XÃ THỬ NGHIỆM");
+    // An existing file is not replaced.
+    let again = Command::new(server_binary())
+        .arg("--data")
+        .arg(server.dir.path())
+        .args(["report", "--org", &server.commune.to_string()])
+        .args(["--period", "2026-10", "--out"])
+        .arg(&server_xlsx)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let phone_xlsx = donghanh_core::report::export::to_xlsx(
+        &on_phone,
+        &donghanh_core::report::export::Labels {
+            org_name: "Xã Thử Nghiệm".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    check_xlsx(&phone_xlsx, "XÃ THỬ NGHIỆM");
+    let (status, kind, api_csv) = sup.get_bytes(&format!("{path}&format=csv"));
+    assert_eq!((status, kind.as_str()), (200, "text/csv; charset=utf-8"));
+    let commune_names = donghanh_core::report::export::Labels {
+        units: std::collections::HashMap::from([(
+            server.commune.to_string(),
+            "Xã Thử Nghiệm".to_owned(),
+        )]),
+        ..Default::default()
+    };
+    assert_eq!(
+        api_csv,
+        donghanh_core::report::export::to_csv(&on_phone, &commune_names).unwrap(),
+        "the API's CSV and the phone's differ"
+    );
+    let (status, body) = sup.get(&format!("{path}&format=pdf"));
+    assert_eq!(status, 400, "{body}");
+
+    // The break-the-glass reason is sealed at rest like the names.
+    for file in ["server.db", "server.db-wal"] {
+        let bytes = std::fs::read(server.dir.path().join(file)).unwrap_or_default();
+        assert!(
+            !bytes.windows(12).any(|w| w == b"markerreason"),
+            "the reason in clear in {file}"
+        );
+    }
+}
+
+/// The form sheet of an exported 01-BCN holds every hand-worked number in its value column.
+fn check_xlsx(bytes: &[u8], unit: &str) {
+    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+    use donghanh_core::report::export::{COL_CODE, COL_VALUE, FORM_HEADER_ROW};
+    let mut wb: Xlsx<_> = open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = wb.worksheet_range("01-BCN").unwrap();
+    let at = |r: u32, c: u16| sheet.get_value((r, u32::from(c))).cloned();
+    assert_eq!(at(1, 0), Some(Data::String(unit.to_owned())));
+    let mut seen = 0;
+    for row in FORM_HEADER_ROW + 1..FORM_HEADER_ROW + 200 {
+        let Some(Data::String(code)) = at(row, COL_CODE) else {
+            continue;
+        };
+        let want = EXPECTED_PERCENT
+            .iter()
+            .find(|p| p.0 == code)
+            .map(|p| p.3 / 100.0)
+            .or_else(|| {
+                EXPECTED_2026_10
+                    .iter()
+                    .find(|e| e.0 == code)
+                    .map(|e| e.1 as f64)
+            })
+            .unwrap_or_else(|| panic!("{code} is not on the form"));
+        assert_eq!(at(row, COL_VALUE), Some(Data::Float(want)), "{code}");
+        seen += 1;
+    }
+    assert_eq!(seen, EXPECTED_2026_10.len());
 }
 
 #[test]

@@ -622,6 +622,75 @@ impl Device {
         })
     }
 
+    /// The report (as [`Device::report`]) as a file to share or print: `format` `xlsx` (laid out
+    /// as the paper form) or `csv`; `unit_name` is printed at the top of the form.
+    pub fn report_export(
+        &self,
+        template: String,
+        period: String,
+        format: String,
+        unit_name: String,
+    ) -> Result<Vec<u8>> {
+        let xlsx = export_format(&format)?;
+        let period = donghanh_core::report::Period::parse(&period)
+            .map_err(|e| DonghanhError::invalid(e.to_string()))?;
+        let template = if template.is_empty() {
+            period
+                .kind()
+                .default_template()
+                .ok_or_else(|| DonghanhError::invalid("name a template for a quarter"))?
+                .to_owned()
+        } else {
+            template
+        };
+        let labels = donghanh_core::report::export::Labels {
+            org_name: unit_name,
+            ..Default::default()
+        };
+        self.with(|dev| {
+            let report = dev.report(&template, period)?;
+            let bytes = if xlsx {
+                donghanh_core::report::export::to_xlsx(&report, &labels)
+            } else {
+                donghanh_core::report::export::to_csv(&report, &labels)
+            };
+            Ok(bytes.map_err(donghanh_core::Error::from)?)
+        })
+    }
+
+    /// A commune record book (`04-SCN`: people under post-rehab management; `05-SCN`: people
+    /// who completed rehab) as of `as_of` (`YYYY-MM-DD`), as an `xlsx` or `csv` file. Books name
+    /// people: only a supervisor's phone makes them, `purpose` is required, and each person
+    /// listed gets an access-log entry that syncs to the server. The bytes are the caller's to
+    /// protect: share them, never keep them in the app's files.
+    pub fn book_export(
+        &self,
+        book: String,
+        as_of: String,
+        purpose: String,
+        format: String,
+        unit_name: String,
+    ) -> Result<Vec<u8>> {
+        use donghanh_core::report::books;
+        let xlsx = export_format(&format)?;
+        let kind =
+            books::BookKind::parse(&book).map_err(|e| DonghanhError::invalid(e.to_string()))?;
+        let as_of = crate::types::parse_day("as_of", &as_of)?;
+        let labels = donghanh_core::report::export::Labels {
+            org_name: unit_name,
+            ..Default::default()
+        };
+        self.with(|dev| {
+            let lines = dev.book(kind, as_of, &purpose)?;
+            let bytes = if xlsx {
+                books::to_xlsx(kind, &lines, &labels, as_of)
+            } else {
+                books::to_csv(kind, &lines)
+            };
+            Ok(bytes.map_err(donghanh_core::Error::from)?)
+        })
+    }
+
     /// Local changes waiting to be pushed.
     pub fn pending_changes(&self) -> Result<u64> {
         self.with(|dev| Ok(u64::try_from(dev.pending_changes()?).unwrap_or(u64::MAX)))
@@ -653,5 +722,14 @@ impl Device {
             }
             Ok(dev.store().write(|w| w.dismiss_rejected(client_seq))?)
         })
+    }
+}
+
+/// `xlsx` → true, `csv` → false.
+fn export_format(format: &str) -> Result<bool> {
+    match format {
+        "xlsx" => Ok(true),
+        "csv" => Ok(false),
+        _ => Err(DonghanhError::invalid("format: expected xlsx or csv")),
     }
 }

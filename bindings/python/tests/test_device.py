@@ -596,6 +596,29 @@ def test_a_supervisor_phone_computes_the_commune_report_offline(server, commune)
         sup.report("NOPE", month)
     with pytest.raises(E.InvalidInput):
         sup.report_records("NOPE", month)
+    # The form as a spreadsheet (a real XLSX: a zip with the workbook inside) and as CSV.
+    xlsx = sup.report_export("", month, "xlsx", "Xã Thử Nghiệm")
+    assert xlsx[:2] == b"PK" and len(xlsx) > 5000
+    csv_text = sup.report_export("", month, "csv", "").decode("utf-8-sig")
+    assert csv_text.splitlines()[0].startswith("template,period,no,code")
+    assert f"01-BCN,{month}," in csv_text
+    assert "Đỗ Văn Báo Cáo" not in csv_text
+    with pytest.raises(E.InvalidInput):
+        sup.report_export("", month, "pdf", "")
+    # A record book names people: a purpose is required and each person listed is logged.
+    pending = sup.pending_changes()
+    book = sup.book_export("04-SCN", vn_today.isoformat(), "In sổ", "csv", "")
+    listed = len(book.decode("utf-8-sig").splitlines()) - 1
+    assert sup.pending_changes() == pending + listed
+    with pytest.raises(E.InvalidInput):
+        sup.book_export("04-SCN", vn_today.isoformat(), " ", "csv", "")
+    with pytest.raises(E.InvalidInput):
+        sup.book_export("09", vn_today.isoformat(), "In sổ", "csv", "")
+    with pytest.raises(E.InvalidInput):
+        sup.book_export("04", "31/10/2026", "In sổ", "csv", "")
+    assert sup.pending_changes() == pending + listed
     # A volunteer's phone holds a few cases, not the commune.
     with pytest.raises(E.InvalidInput):
         hoa.report("", month)
+    with pytest.raises(E.InvalidInput):
+        hoa.book_export("04", vn_today.isoformat(), "In sổ", "xlsx", "")

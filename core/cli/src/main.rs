@@ -113,8 +113,35 @@ enum Command {
         #[arg(long)]
         template: Option<String>,
         /// Print JSON instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "out")]
         json: bool,
+        /// Write the report to this file instead: `.xlsx` (laid out as the paper form) or
+        /// `.csv`; an existing file is not replaced.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The commune's name, printed at the top of an exported form.
+        #[arg(long, value_name = "NAME", default_value = "")]
+        unit_name: String,
+    },
+    /// A commune record book (sổ): 04-SCN, people under post-rehab management; 05-SCN, people
+    /// who completed rehab. Books name people: the export is logged for each person listed
+    /// (with the purpose) and synced to the server.
+    Book {
+        /// 04-SCN or 05-SCN.
+        #[arg(value_name = "BOOK")]
+        book: String,
+        /// The day the book is drawn up to (default: today).
+        #[arg(long, value_parser = parse_date, value_name = "YYYY-MM-DD")]
+        as_of: Option<NaiveDate>,
+        /// Why it is exported (mục đích), recorded in the access log.
+        #[arg(long)]
+        purpose: String,
+        /// The file to write: `.xlsx` or `.csv`; an existing file is not replaced.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The commune's name, printed at the top.
+        #[arg(long, value_name = "NAME", default_value = "")]
+        unit_name: String,
     },
     /// Drug tests (xét nghiệm ma túy).
     #[command(subcommand, name = "drug-test")]
@@ -574,6 +601,62 @@ fn parse_sex(s: &str) -> Result<Sex, String> {
         .map_err(|_| "expected female|male (nữ|nam)".to_owned())
 }
 
+enum ExportFormat {
+    Xlsx,
+    Csv,
+}
+
+/// The export format a file name asks for.
+fn export_format(path: &Path) -> CliResult<ExportFormat> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("xlsx") => Ok(ExportFormat::Xlsx),
+        Some("csv") => Ok(ExportFormat::Csv),
+        _ => Err(Failure(messages::line(
+            "tệp xuất phải có đuôi .xlsx hoặc .csv",
+            "the export file must end in .xlsx or .csv",
+        ))),
+    }
+}
+
+/// The file is not named: a path may hold a name someone typed.
+fn exists(_path: &Path) -> Failure {
+    Failure(messages::line(
+        "tệp xuất đã có, không ghi đè",
+        "the export file already exists and is not replaced",
+    ))
+}
+
+/// Writes `bytes` to `path`, which must not exist yet, all or nothing: into a temporary file
+/// beside it, synced, then linked into place (a crash leaves no half-written export, and a file
+/// that appeared meanwhile is not replaced).
+fn write_new_file(path: &Path, bytes: &[u8]) -> CliResult {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| Failure(messages::io_error(&e));
+    if path.exists() {
+        return Err(exists(path));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+            exists(path)
+        } else {
+            io(e.error)
+        }
+    })?;
+    Ok(())
+}
+
 /// A CLI failure: one line, Vietnamese then English.
 #[derive(Debug)]
 pub(crate) struct Failure(String);
@@ -987,6 +1070,8 @@ fn run(cli: &Cli) -> CliResult {
             period,
             template,
             json,
+            out,
+            unit_name,
         } => {
             let device = open_device(dir, pin(cli)?)?;
             let period =
@@ -1002,7 +1087,19 @@ fn run(cli: &Cli) -> CliResult {
                     .to_owned(),
             };
             let report = device.report(&template, period)?;
-            if *json {
+            if let Some(out) = out {
+                let labels = donghanh_core::report::export::Labels {
+                    org_name: unit_name.clone(),
+                    ..Default::default()
+                };
+                let bytes = match export_format(out)? {
+                    ExportFormat::Xlsx => donghanh_core::report::export::to_xlsx(&report, &labels),
+                    ExportFormat::Csv => donghanh_core::report::export::to_csv(&report, &labels),
+                }
+                .map_err(donghanh_core::Error::from)?;
+                write_new_file(out, &bytes)?;
+                println!("{}", out.display());
+            } else if *json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&report)
@@ -1011,6 +1108,34 @@ fn run(cli: &Cli) -> CliResult {
             } else {
                 print!("{}", report.to_text());
             }
+        }
+        Command::Book {
+            book,
+            as_of,
+            purpose,
+            out,
+            unit_name,
+        } => {
+            use donghanh_core::report::books;
+            let kind = books::BookKind::parse(book).map_err(donghanh_core::Error::from)?;
+            let format = export_format(out)?;
+            if out.exists() {
+                return Err(exists(out));
+            }
+            let device = open_device(dir, pin(cli)?)?;
+            let as_of = as_of.unwrap_or_else(|| donghanh_core::domain::vn_date(Utc::now()));
+            let lines = device.book(kind, as_of, purpose)?;
+            let labels = donghanh_core::report::export::Labels {
+                org_name: unit_name.clone(),
+                ..Default::default()
+            };
+            let bytes = match format {
+                ExportFormat::Xlsx => books::to_xlsx(kind, &lines, &labels, as_of),
+                ExportFormat::Csv => books::to_csv(kind, &lines),
+            }
+            .map_err(donghanh_core::Error::from)?;
+            write_new_file(out, &bytes)?;
+            println!("{}\t{}", out.display(), lines.len());
         }
         Command::Rejected => {
             let device = open_device(dir, pin(cli)?)?;

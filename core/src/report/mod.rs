@@ -9,8 +9,10 @@
 //!
 //! Plain Rust without storage or I/O, built without the device store too (the server links it).
 
+pub mod books;
 pub mod definitions;
 pub mod engine;
+pub mod export;
 pub mod facts;
 pub mod plan;
 pub mod worked;
@@ -57,6 +59,9 @@ pub enum ReportError {
         /// What was given.
         given: PeriodKind,
     },
+    /// An export file could not be written (`csv`, `xlsx`).
+    #[error("could not write the {0} file")]
+    Export(&'static str),
 }
 
 /// A code or period typed by a user, as an error may repeat it: only when it looks like one
@@ -88,6 +93,7 @@ impl ReportError {
                 shown(p)
             ),
             ReportError::PeriodNotOver(p) => format!("kỳ {p} chưa kết thúc, chưa chốt được"),
+            ReportError::Export(what) => format!("không ghi được tệp {what}"),
             ReportError::NotSupervisor => {
                 "chỉ máy của giám sát viên xã mới lập được báo cáo của xã".to_owned()
             }

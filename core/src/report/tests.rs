@@ -474,3 +474,285 @@ fn errors_repeat_a_typed_code_only_when_it_looks_like_one() {
             .contains("NOPE")
     );
 }
+
+mod exports {
+    use std::io::Cursor;
+
+    use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+    use chrono::NaiveDate;
+
+    use super::super::books::{self, BookKind, BookSource};
+    use super::super::export::{self, COL_CODE, COL_VALUE, FORM_COLUMNS, FORM_HEADER_ROW, Labels};
+    use super::*;
+    use crate::domain::AnyRecord;
+
+    fn october() -> (Report, Labels) {
+        let defs = Definitions::embedded().unwrap();
+        let (set, home) = worked();
+        let report = set
+            .report(&defs, "01-BCN", Period::parse("2026-10").unwrap())
+            .unwrap();
+        let labels = Labels {
+            org_name: "Xã Minh Phú".into(),
+            parent_name: "Thành phố Hà Nội".into(),
+            units: HashMap::from([(home.to_string(), "Xã Minh Phú".to_owned())]),
+        };
+        (report, labels)
+    }
+
+    fn cell(range: &calamine::Range<Data>, row: u32, col: u16) -> Data {
+        range
+            .get_value((row, u32::from(col)))
+            .cloned()
+            .unwrap_or(Data::Empty)
+    }
+
+    fn text(range: &calamine::Range<Data>, row: u32, col: u16) -> String {
+        match cell(range, row, col) {
+            Data::String(s) => s,
+            other => panic!("({row}, {col}) is {other:?}, not text"),
+        }
+    }
+
+    #[test]
+    fn the_xlsx_has_every_hand_worked_number_in_its_cell() {
+        let (report, labels) = october();
+        let bytes = export::to_xlsx(&report, &labels).unwrap();
+        let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).unwrap();
+        assert_eq!(
+            wb.sheet_names(),
+            vec!["01-BCN".to_owned(), export::BREAKDOWN_SHEET.to_owned()]
+        );
+        let form = wb.worksheet_range("01-BCN").unwrap();
+        // The heading block, the title and the period as the paper form has them.
+        assert_eq!(text(&form, 0, 3), "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM");
+        assert_eq!(text(&form, 1, 0), "XÃ MINH PHÚ");
+        assert_eq!(text(&form, 2, 3), "Biểu 01-BCN");
+        assert!(text(&form, 4, 0).starts_with("BÁO CÁO THÁNG"));
+        assert!(
+            text(&form, 6, 0)
+                .starts_with("Kỳ báo cáo: tháng 10 năm 2026 (từ 01/10/2026 đến 31/10/2026)"),
+            "{}",
+            text(&form, 6, 0)
+        );
+        for (col, heading) in FORM_COLUMNS.iter().enumerate() {
+            assert_eq!(text(&form, FORM_HEADER_ROW, col as u16), *heading);
+        }
+        // Every indicator's row, in the template's order, with its number in the value column
+        // (a number, not text, so that the sheet adds up).
+        let mut codes = Vec::new();
+        let mut rows = std::collections::HashMap::new();
+        for row in FORM_HEADER_ROW + 1..FORM_HEADER_ROW + 200 {
+            if let Data::String(code) = cell(&form, row, COL_CODE) {
+                codes.push(code.clone());
+                rows.insert(code, row);
+            }
+        }
+        let expected: Vec<&str> = EXPECTED_2026_10.iter().map(|(c, _)| *c).collect();
+        assert_eq!(codes, expected);
+        let percents: HashMap<&str, (i64, i64, f64)> = EXPECTED_PERCENT
+            .iter()
+            .map(|(c, n, d, p)| (*c, (*n, *d, *p)))
+            .collect();
+        for (code, want) in EXPECTED_2026_10 {
+            let row = rows[*code];
+            match percents.get(code) {
+                Some((num, den, pct)) => {
+                    assert_eq!(
+                        cell(&form, row, COL_VALUE),
+                        Data::Float(pct / 100.0),
+                        "{code}"
+                    );
+                    assert_eq!(cell(&form, row, COL_VALUE + 1), Data::Float(*num as f64));
+                    assert_eq!(cell(&form, row, COL_VALUE + 2), Data::Float(*den as f64));
+                    assert_eq!(text(&form, row, 4), "% / %");
+                }
+                None => assert_eq!(
+                    cell(&form, row, COL_VALUE),
+                    Data::Float(*want as f64),
+                    "{code}"
+                ),
+            }
+        }
+        assert_eq!(text(&form, rows["BEN_LOAN_VND"], 4), "đồng / VND");
+        assert_eq!(
+            cell(&form, rows["BEN_LOAN_VND"], COL_VALUE),
+            Data::Float(30_000_000.0)
+        );
+        // The breakdown sheet names the commune and adds up to the total.
+        let by = wb.worksheet_range(export::BREAKDOWN_SHEET).unwrap();
+        let mut by_commune = 0.0;
+        for row in 3..2000 {
+            if cell(&by, row, 2) == Data::String("VR_NEW".into())
+                && cell(&by, row, 3) == Data::String("Xã / Commune".into())
+            {
+                assert_eq!(text(&by, row, 4), "Xã Minh Phú");
+                if let Data::Float(n) = cell(&by, row, 5) {
+                    by_commune += n;
+                }
+            }
+        }
+        assert_eq!(by_commune, 1.0);
+    }
+
+    #[test]
+    fn the_csv_has_the_totals_then_the_breakdowns() {
+        let (report, labels) = october();
+        let bytes = export::to_csv(&report, &labels).unwrap();
+        assert!(
+            bytes.starts_with("\u{feff}".as_bytes()),
+            "a byte-order mark for Excel"
+        );
+        let mut r = csv::Reader::from_reader(&bytes[3..]);
+        assert_eq!(
+            r.headers().unwrap().iter().collect::<Vec<_>>(),
+            export::CSV_HEADER.to_vec()
+        );
+        let records: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        let totals: Vec<(String, String)> = records
+            .iter()
+            .filter(|r| r[7].is_empty())
+            .map(|r| (r[3].to_owned(), r[10].to_owned()))
+            .collect();
+        let want: Vec<(String, String)> = EXPECTED_2026_10
+            .iter()
+            .map(|(c, v)| {
+                let shown = EXPECTED_PERCENT
+                    .iter()
+                    .find(|p| p.0 == *c)
+                    .map_or_else(|| v.to_string(), |p| format!("{:.1}", p.3));
+                ((*c).to_owned(), shown)
+            })
+            .collect();
+        assert_eq!(totals, want);
+        let sex: Vec<(&str, &str)> = records
+            .iter()
+            .filter(|r| &r[3] == "BEN_LOAN_VND" && &r[7] == "sex")
+            .map(|r| (r.get(9).unwrap(), r.get(10).unwrap()))
+            .collect();
+        assert_eq!(sex, vec![("Nam / Male", "30000000")]);
+    }
+
+    fn book_source(
+        records: &[AnyRecord],
+    ) -> (
+        Vec<Person>,
+        Vec<crate::domain::Episode>,
+        Vec<crate::domain::RelapseEvent>,
+    ) {
+        let mut persons = Vec::new();
+        let mut episodes = Vec::new();
+        let mut relapses = Vec::new();
+        for r in records {
+            match r {
+                AnyRecord::Person(p) => persons.push(p.clone()),
+                AnyRecord::Episode(e) => episodes.push(e.clone()),
+                AnyRecord::RelapseEvent(r) => relapses.push(r.clone()),
+                _ => {}
+            }
+        }
+        (persons, episodes, relapses)
+    }
+
+    use crate::domain::Person;
+
+    #[test]
+    fn the_books_list_the_worked_communes_people_as_worked_out_by_hand() {
+        let records = records(Id::new(), Id::new(), Id::new());
+        let (persons, episodes, relapses) = book_source(&records);
+        let src = BookSource {
+            persons: &persons,
+            episodes: &episodes,
+            relapses: &relapses,
+            ..BookSource::default()
+        };
+        let as_of = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        let name = |i: usize| crate::report::worked::NAMES[i].to_owned();
+        // Sổ 04: the post-rehab files under management (B's is only proposed, F's a draft):
+        // C (from 1 Nov 2025, served its term on 31 Oct), E (from 1 Mar, ended by relapse on
+        // 15 Oct), A (from 6 Oct, under management until 6 Oct 2027: one year after voluntary).
+        let b04 = books::lines(BookKind::Scn04, &src, as_of);
+        let got: Vec<(String, String)> = b04
+            .iter()
+            .map(|l| (l.name.clone(), l.outcome.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    name(2),
+                    "Hết thời hạn quản lý ngày 31/10/2026 / term served".to_owned()
+                ),
+                (
+                    name(4),
+                    "Chấm dứt ngày 15/10/2026: tái nghiện / relapse".to_owned()
+                ),
+                (name(0), "Đang quản lý / under management".to_owned()),
+            ]
+        );
+        assert_eq!(b04[2].until, NaiveDate::from_ymd_opt(2027, 10, 6));
+        assert_eq!(b04[2].decision.as_deref(), Some("ngày 06/10/2026"));
+        // Sổ 05: every completion the commune knows, by the day it was completed or reported:
+        // C (no report date: the file's start), E, A (reported 1 Oct), B (12 Oct), F (26 Oct).
+        // D's community rehab is still running. E relapsed after completing.
+        let b05 = books::lines(BookKind::Scn05, &src, as_of);
+        let got: Vec<(String, Option<NaiveDate>)> =
+            b05.iter().map(|l| (l.name.clone(), l.from)).collect();
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day);
+        assert_eq!(
+            got,
+            vec![
+                (name(2), NaiveDate::from_ymd_opt(2025, 11, 1)),
+                (name(4), d(3, 1)),
+                (name(0), d(10, 1)),
+                (name(1), d(10, 12)),
+                (name(5), d(10, 26)),
+            ]
+        );
+        assert!(
+            b05[1]
+                .outcome
+                .starts_with("Tái nghiện, xác định ngày 14/10/2026")
+        );
+        assert_eq!(b05[3].until, None, "B's file is not decided yet");
+        // Debug never prints a name.
+        assert!(!format!("{b05:?}").contains("marker"));
+
+        // The XLSX: the book's columns, one person a row, in the right cells.
+        let labels = Labels {
+            org_name: "Xã Minh Phú".into(),
+            ..Labels::default()
+        };
+        let bytes = books::to_xlsx(BookKind::Scn04, &b04, &labels, as_of).unwrap();
+        let mut wb: Xlsx<_> = open_workbook_from_rs(Cursor::new(bytes)).unwrap();
+        let sheet = wb.worksheet_range("Sổ 04-SCN").unwrap();
+        let header = books::BOOK_HEADER_ROW;
+        for (col, h) in books::columns(BookKind::Scn04).iter().enumerate() {
+            assert_eq!(text(&sheet, header, col as u16), *h);
+        }
+        assert_eq!(text(&sheet, header + 1, 0), "1");
+        assert_eq!(text(&sheet, header + 1, 1), name(2));
+        assert_eq!(text(&sheet, header + 3, 1), name(0));
+        assert_eq!(text(&sheet, header + 3, 8), "06/10/2026");
+        assert_eq!(text(&sheet, header + 3, 9), "06/10/2027");
+        assert_eq!(cell(&sheet, header + 4, 1), Data::Empty);
+        // The CSV: the same lines.
+        let csv_bytes = books::to_csv(BookKind::Scn05, &b05).unwrap();
+        let mut r = csv::Reader::from_reader(&csv_bytes[3..]);
+        let names: Vec<String> = r.records().map(|r| r.unwrap()[1].to_owned()).collect();
+        assert_eq!(names, vec![name(2), name(4), name(0), name(1), name(5)]);
+    }
+
+    #[test]
+    fn book_names_parse() {
+        assert_eq!(BookKind::parse("04").unwrap(), BookKind::Scn04);
+        assert_eq!(BookKind::parse("05-scn").unwrap(), BookKind::Scn05);
+        assert!(BookKind::parse("Nguyễn Văn An").is_err());
+        assert!(
+            !BookKind::parse("Nguyễn Văn An")
+                .unwrap_err()
+                .to_string()
+                .contains("Nguy")
+        );
+    }
+}

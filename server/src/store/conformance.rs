@@ -24,6 +24,51 @@ pub async fn run_all<S: SyncStore>(store: &S) {
     org_scopes_follow_the_tree_and_the_case_commune(store).await;
     tombstones_outlive_every_active_cursor(store).await;
     a_push_request_is_handled_in_order(store).await;
+    break_glass_grants_run_out_and_are_audited(store, commune, user).await;
+}
+
+async fn break_glass_grants_run_out_and_are_audited<S: SyncStore>(store: &S, org: Id, user: Id) {
+    let now = Utc::now();
+    let grant = |minutes: i64| super::GlassGrant {
+        id: Id::new(),
+        user,
+        org,
+        reason: "Kiểm tra hồ sơ theo yêu cầu của tòa án markerreason".into(),
+        granted_at: now - Duration::minutes(90),
+        expires_at: now - Duration::minutes(90) + Duration::minutes(minutes),
+    };
+    let (old, running) = (grant(60), grant(240));
+    let device = Id::new();
+    store.put_glass_grant(old.clone(), device).await.unwrap();
+    store
+        .put_glass_grant(running.clone(), device)
+        .await
+        .unwrap();
+    // Only the grant still running is found, with its reason; another user has none.
+    // Times are kept to the second (an expiry never later than asked).
+    let found = store.glass_grants(user, now).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        (found[0].id, found[0].org, &found[0].reason),
+        (running.id, running.org, &running.reason)
+    );
+    assert!(found[0].expires_at <= running.expires_at);
+    assert!(running.expires_at - found[0].expires_at < Duration::seconds(1));
+    assert!(store.glass_grants(Id::new(), now).await.unwrap().is_empty());
+    assert!(
+        store
+            .glass_grants(user, now + Duration::hours(3))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Both were audited and the chain holds.
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        crate::audit::Verdict::Intact { .. }
+    ));
+    // Identities: people only, and only those asked for.
+    assert!(store.identities(vec![Id::new()]).await.unwrap().is_empty());
 }
 
 fn mutation<T: serde::Serialize>(

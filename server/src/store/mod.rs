@@ -310,6 +310,72 @@ pub trait SyncStore: Send + Sync + 'static {
         start: NaiveDate,
         end: NaiveDate,
     ) -> impl Future<Output = StoreResult<Vec<donghanh_core::report::Fact>>> + Send;
+
+    /// Keeps a break-the-glass grant (its reason sealed) and audits it, in one transaction.
+    fn put_glass_grant(
+        &self,
+        grant: GlassGrant,
+        device: Id,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The grants of `user` still running at `now`.
+    fn glass_grants(
+        &self,
+        user: Id,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Vec<GlassGrant>>> + Send;
+
+    /// Name and date of birth of the people among `ids` (ids that are not people's are left
+    /// out). The caller audits the disclosure.
+    fn identities(&self, ids: Vec<Id>) -> impl Future<Output = StoreResult<Vec<Identity>>> + Send;
+}
+
+/// Break-the-glass (DESIGN.md §2): an officer, who sees aggregates only, may see the named
+/// records behind a number of one unit within theirs for a short time, for a written reason.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GlassGrant {
+    /// Grant id.
+    pub id: Id,
+    /// The officer.
+    pub user: Id,
+    /// The unit (and everything below it).
+    pub org: Id,
+    /// Why (sealed at rest: it may describe the case).
+    pub reason: String,
+    /// When it was granted.
+    pub granted_at: DateTime<Utc>,
+    /// When it stops.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for GlassGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlassGrant")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("org", &self.org)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who a person is, as a break-the-glass answer shows it.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    /// The person.
+    pub id: Id,
+    /// Full name.
+    pub full_name: String,
+    /// Date of birth.
+    pub birth_date: Option<NaiveDate>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Who pushes.

@@ -26,7 +26,10 @@ use donghanh_protocol::{
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{AccessGrant, PushCaller, RawJson, StoreError, StoreResult, StoredUser, SyncStore};
+use super::{
+    AccessGrant, GlassGrant, Identity, PushCaller, RawJson, StoreError, StoreResult, StoredUser,
+    SyncStore,
+};
 use crate::secrets::ServerKeys;
 use crate::sync::{self, Access, Current, Membership};
 
@@ -223,8 +226,28 @@ CREATE TABLE report_snapshots (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// Break-the-glass grants (DESIGN.md §2): the reason is sealed (it may describe the case).
+const V6: &str = r"
+CREATE TABLE glass_grants (
+    id BLOB PRIMARY KEY NOT NULL,
+    user BLOB NOT NULL,
+    org BLOB NOT NULL,
+    granted_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    sealed BLOB NOT NULL
+) STRICT;
+CREATE INDEX glass_grants_user ON glass_grants(user, expires_at);
+";
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 fn db_err(e: impl std::fmt::Display) -> StoreError {
@@ -250,6 +273,12 @@ fn id_blob(id: Id) -> [u8; 16] {
     *id.as_bytes()
 }
 
+fn blob_to_id(blob: &[u8]) -> StoreResult<Id> {
+    <[u8; 16]>::try_from(blob)
+        .map(Id::from_bytes)
+        .map_err(|_| db_err("a stored id is not 16 bytes"))
+}
+
 fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
@@ -266,6 +295,9 @@ fn from_ts(s: i64) -> DateTime<Utc> {
 
 /// A record's row: kind, scope, version, deleted, field versions, field devices, sealed JSON.
 type CurrentRow = (String, String, i64, i64, String, String, Vec<u8>);
+
+/// A break-the-glass grant's row: id, org, granted at, expires at, sealed reason.
+type GrantRow = (Vec<u8>, Vec<u8>, i64, i64, Vec<u8>);
 
 /// An open conflict's row: record id, kind, scope, field, sealed values.
 type ConflictRow = (Vec<u8>, String, String, String, Vec<u8>);
@@ -372,7 +404,7 @@ impl SqliteStore {
         self.run(|c, keys| {
             let tx = c.transaction().map_err(db_err)?;
             let mut count = 0u64;
-            for table in ["users", "devices", "records", "conflicts"] {
+            for table in ["users", "devices", "records", "conflicts", "glass_grants"] {
                 let rows: Vec<(Vec<u8>, Vec<u8>)> = {
                     let mut stmt = tx
                         .prepare(&format!("SELECT id, sealed FROM {table}"))
@@ -2178,6 +2210,110 @@ impl SyncStore for SqliteStore {
             rows.iter()
                 .map(|b| serde_json::from_str(b).map_err(decode_err))
                 .collect()
+        })
+        .await
+    }
+
+    async fn put_glass_grant(&self, grant: GlassGrant, device: Id) -> StoreResult<()> {
+        self.run(move |c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let id = id_blob(grant.id);
+            let sealed = keys
+                .seal("glass_grants", &id, grant.reason.as_bytes())
+                .map_err(db_err)?;
+            tx.execute(
+                "INSERT INTO glass_grants(id, user, org, granted_at, expires_at, sealed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    id,
+                    id_blob(grant.user),
+                    id_blob(grant.org),
+                    ts(grant.granted_at),
+                    ts(grant.expires_at),
+                    sealed
+                ],
+            )
+            .map_err(from_sql)?;
+            Self::audit(
+                &tx,
+                crate::audit::Entry {
+                    seq: 0,
+                    at: ts(grant.granted_at),
+                    user: id_blob(grant.user),
+                    device: id_blob(device),
+                    action: "break_glass".to_owned(),
+                    scope: format!("org:{}", grant.org),
+                    record: None,
+                    count: 0,
+                    purpose: format!(
+                        "grant {} until {}",
+                        grant.id,
+                        grant.expires_at.format("%Y-%m-%dT%H:%M:%SZ")
+                    ),
+                },
+            )?;
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn glass_grants(&self, user: Id, now: DateTime<Utc>) -> StoreResult<Vec<GlassGrant>> {
+        self.run(move |c, keys| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT id, org, granted_at, expires_at, sealed FROM glass_grants
+                     WHERE user = ?1 AND expires_at > ?2 ORDER BY granted_at",
+                )
+                .map_err(db_err)?;
+            let rows: Vec<GrantRow> = stmt
+                .query_map(params![id_blob(user), ts(now)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(db_err)?
+                .collect::<Result<_, _>>()
+                .map_err(db_err)?;
+            rows.into_iter()
+                .map(|(id, org, granted, expires, sealed)| {
+                    let reason = keys.open("glass_grants", &id, &sealed).map_err(db_err)?;
+                    Ok(GlassGrant {
+                        id: blob_to_id(&id)?,
+                        user,
+                        org: blob_to_id(&org)?,
+                        reason: String::from_utf8(reason).map_err(db_err)?,
+                        granted_at: from_ts(granted),
+                        expires_at: from_ts(expires),
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn identities(&self, ids: Vec<Id>) -> StoreResult<Vec<Identity>> {
+        self.run(move |c, keys| {
+            let tx = c.transaction().map_err(db_err)?;
+            let mut out = Vec::new();
+            for id in ids {
+                let Some(current) = Self::read_current(&tx, keys, &id_blob(id))? else {
+                    continue;
+                };
+                if current.kind != "person" || current.deleted {
+                    continue;
+                }
+                let text = |field: &str| {
+                    current
+                        .record
+                        .get(field)
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                };
+                out.push(Identity {
+                    id,
+                    full_name: text("full_name").unwrap_or_default(),
+                    birth_date: text("birth_date").and_then(|d| d.parse().ok()),
+                });
+            }
+            Ok(out)
         })
         .await
     }
