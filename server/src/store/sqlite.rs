@@ -2078,16 +2078,32 @@ impl SyncStore for SqliteStore {
                     insert.execute([id_blob(*unit)]).map_err(db_err)?;
                 }
             }
+            // The planner answers the OR below with the person and point indexes, then one
+            // table lookup per fact: random reads all over the table (at province scale, most of
+            // the report's time). When the subtree holds a large share of the cases, one scan
+            // of the table in order, testing each row against the two (materialised) lists, is
+            // far cheaper; a small subtree keeps the indexes.
+            let (within, all): (i64, i64) = tx
+                .query_row(
+                    "SELECT (SELECT count(*) FROM case_communes
+                              WHERE commune IN (SELECT id FROM temp.report_units)),
+                            (SELECT count(*) FROM case_communes)",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db_err)?;
+            let scan = within.saturating_mul(8) >= all;
             let mut facts = Vec::new();
             {
                 let mut stmt = tx
-                    .prepare(
-                        "SELECT f.record, f.personal, f.body FROM report_facts f
+                    .prepare(&format!(
+                        "SELECT f.record, f.personal, f.body FROM report_facts f {}
                          WHERE (f.day IS NULL OR f.day BETWEEN ?1 AND ?2)
                            AND (f.person IN (SELECT person FROM case_communes
                                               WHERE commune IN (SELECT id FROM temp.report_units))
                                 OR f.point IN (SELECT id FROM temp.report_units))",
-                    )
+                        if scan { "NOT INDEXED" } else { "" }
+                    ))
                     .map_err(db_err)?;
                 let mut rows = stmt
                     .query(params![
