@@ -377,8 +377,7 @@ fn intern_str(labels: &mut Vec<&'static str>, label: &'static str) -> u8 {
 /// Which breakdown dimensions a fact has beyond the commune: (sex and age band, episode kind).
 fn fact_dims(fact: &Fact) -> (bool, bool) {
     match fact {
-        Fact::Staff { .. } => (false, false),
-        Fact::Session { .. } => (false, false),
+        Fact::Staff { .. } | Fact::Session { .. } => (false, false),
         Fact::Attendance { .. } => (true, false),
         _ => (true, true),
     }
@@ -422,8 +421,15 @@ impl FactSet {
         let mut dense: HashMap<Id, u32> = HashMap::new();
         let mut person_sex = Vec::new();
         let mut person_birth = Vec::new();
+        let mut person_commune = Vec::new();
         let mut communes = Vec::new();
         let mut commune_slots: HashMap<Option<Id>, u32> = HashMap::new();
+        let mut intern_commune = |c: Option<Id>| {
+            *commune_slots.entry(c).or_insert_with(|| {
+                communes.push(c.map_or_else(|| "unknown".to_owned(), |c| c.to_string()));
+                u32::try_from(communes.len() - 1).unwrap_or(NONE)
+            })
+        };
         // Slot 0: a fact without a person.
         let mut sexes = vec!["unknown"];
         let mut kinds = Vec::new();
@@ -431,27 +437,27 @@ impl FactSet {
             if let Some(source) = fact_source(f) {
                 by_source[source_slot(source)].push(u32::try_from(i).unwrap_or(NONE));
             }
-            let info = f.person().and_then(|p| persons.get(&p));
+            // One lookup per fact (the person's dense index); what a person gives (sex, year
+            // of birth, commune bucket) is looked up once per person.
             let p = f.person().map_or(NONE, |p| {
                 *dense.entry(p).or_insert_with(|| {
+                    let info = persons.get(&p);
                     person_sex.push(intern_str(
                         &mut sexes,
                         info.map_or("unknown", |i| i.sex.code()),
                     ));
                     person_birth.push(info.map(|i| i.birth_year));
+                    person_commune.push(intern_commune(info.and_then(|i| i.commune)));
                     u32::try_from(person_sex.len() - 1).unwrap_or(NONE)
                 })
             });
             person.push(p);
-            let c = match (f, f.point()) {
-                (Fact::Staff { commune, .. }, _) => *commune,
-                (_, Some(point)) => point_communes.get(&point).copied(),
-                (_, None) => info.and_then(|p| p.commune),
-            };
-            commune.push(*commune_slots.entry(c).or_insert_with(|| {
-                communes.push(c.map_or_else(|| "unknown".to_owned(), |c| c.to_string()));
-                u32::try_from(communes.len() - 1).unwrap_or(NONE)
-            }));
+            commune.push(match (f, f.point()) {
+                (Fact::Staff { commune, .. }, _) => intern_commune(*commune),
+                (_, Some(point)) => intern_commune(point_communes.get(&point).copied()),
+                (_, None) if p != NONE => person_commune[p as usize],
+                (_, None) => intern_commune(None),
+            });
             kind.push(intern_str(
                 &mut kinds,
                 f.episode()
