@@ -689,3 +689,51 @@ fn a_closed_period_is_frozen_and_late_records_show_on_the_next_open_one() {
     );
     assert!(text.contains("Đã chốt kỳ / closed:"), "{text}");
 }
+
+/// The server reads a report's facts two ways (store `report_facts`): through the person and
+/// point indexes for a small subtree, by one ordered scan of the table when the subtree holds
+/// at least an eighth of the cases. Both must give the hand-worked numbers: here commune 1
+/// holds 6 of 54 people (the index path) and commune 2 the other 48, eight copies of the
+/// worked commune (the scan path).
+#[test]
+fn a_small_and_a_large_subtree_count_the_same_through_the_index_and_the_scan() {
+    let server = TestServer::start();
+    let commune2 = server.add_unit("Xã Lớn", OrgUnitKind::Commune, Some(server.province));
+    let point2 = server.add_unit("Điểm Lớn", OrgUnitKind::CommunityPoint, Some(commune2));
+    let _ = server.add_user("gs.mot", Role::Supervisor);
+    let _ = server.add_user_at("gs.hai", Role::Supervisor, commune2, None);
+    let dirs = tempfile::tempdir().unwrap();
+    let phone1 = server.enroll(&dirs.path().join("gs1"), "gs.mot");
+    for r in records(server.commune, server.point, commune2) {
+        add(&phone1, &r);
+    }
+    assert_eq!(phone1.sync().unwrap().rejected, 0);
+    let phone2 = server.enroll(&dirs.path().join("gs2"), "gs.hai");
+    for _ in 0..8 {
+        for r in records(commune2, point2, server.commune) {
+            add(&phone2, &r);
+        }
+    }
+    assert_eq!(phone2.sync().unwrap().rejected, 0);
+
+    let sup1 = RawDevice::enroll(&server, "gs.mot");
+    let (status, body) = sup1.get(&format!(
+        "/v1/reports/01-BCN?org={}&period=2026-10",
+        server.commune
+    ));
+    assert_eq!(status, 200, "{body}");
+    let small: Report = serde_json::from_value(body).unwrap();
+    check_expected(&small, 1);
+    let sup2 = RawDevice::enroll(&server, "gs.hai");
+    let (status, body) = sup2.get(&format!("/v1/reports/01-BCN?org={commune2}&period=2026-10"));
+    assert_eq!(status, 200, "{body}");
+    let large: Report = serde_json::from_value(body).unwrap();
+    check_expected(&large, 8);
+    // The small commune's report is the one its own phone computes, breakdowns included.
+    assert_eq!(
+        phone1
+            .report("01-BCN", Period::parse("2026-10").unwrap())
+            .unwrap(),
+        small
+    );
+}

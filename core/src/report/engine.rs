@@ -15,12 +15,13 @@
 //!   episode kinds) is counted once in each, so the buckets of a "people" row may add up to
 //!   more than its total; "unknown" and "none" buckets are shown, not dropped.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{DeadlineStatus, EpisodeKind, EpisodeStatus, Id, Sex};
+use crate::domain::{DeadlineStatus, EpisodeStatus, Id, Sex};
 
 use super::definitions::{Definitions, EpisodeDate, Indicator, Measure, Source};
 use super::facts::{Fact, status_parts};
@@ -303,13 +304,83 @@ struct PersonInfo {
     birth_year: i32,
 }
 
-/// Facts indexed for the engine.
+/// No person, no bucket: a dense index that is not there.
+const NONE: u32 = u32::MAX;
+
+/// Facts indexed for the engine: positions by source, people as dense indexes, and the
+/// breakdown buckets of each fact interned once (labels exactly as shown in a breakdown).
 #[derive(Debug, Default)]
 pub struct FactSet {
     facts: Vec<Fact>,
-    persons: HashMap<Id, PersonInfo>,
-    episodes: HashMap<Id, EpisodeKind>,
-    point_communes: HashMap<Id, Id>,
+    /// Fact positions by [`source_slot`], ascending.
+    by_source: [Vec<u32>; SOURCES],
+    /// Per fact: its person's dense index, or [`NONE`].
+    person: Vec<u32>,
+    /// Per fact: its commune bucket (into `communes`).
+    commune: Vec<u32>,
+    /// Per fact: its episode kind bucket (into `kinds`).
+    kind: Vec<u8>,
+    /// Per dense person: the sex bucket (into `sexes`).
+    person_sex: Vec<u8>,
+    /// Per dense person: the year of birth, when a person fact gives one.
+    person_birth: Vec<Option<i32>>,
+    communes: Vec<String>,
+    sexes: Vec<&'static str>,
+    kinds: Vec<&'static str>,
+}
+
+/// How many sources there are.
+const SOURCES: usize = 10;
+
+/// A source's slot in [`FactSet::by_source`].
+fn source_slot(source: Source) -> usize {
+    match source {
+        Source::Episode => 0,
+        Source::Visit => 1,
+        Source::DrugTest => 2,
+        Source::Benefit => 3,
+        Source::Referral => 4,
+        Source::Relapse => 5,
+        Source::Session => 6,
+        Source::Attendance => 7,
+        Source::Deadline => 8,
+        Source::Staff => 9,
+    }
+}
+
+/// The source whose indicators may count `fact`.
+fn fact_source(fact: &Fact) -> Option<Source> {
+    Some(match fact {
+        Fact::Person { .. } => return None,
+        Fact::Episode { .. } => Source::Episode,
+        Fact::Visit { .. } => Source::Visit,
+        Fact::DrugTest { .. } => Source::DrugTest,
+        Fact::Benefit { .. } => Source::Benefit,
+        Fact::Referral { .. } => Source::Referral,
+        Fact::Relapse { .. } => Source::Relapse,
+        Fact::Session { .. } => Source::Session,
+        Fact::Attendance { .. } => Source::Attendance,
+        Fact::Deadline { .. } => Source::Deadline,
+        Fact::Staff { .. } => Source::Staff,
+    })
+}
+
+/// The slot of `label` in `labels`, added when new.
+fn intern_str(labels: &mut Vec<&'static str>, label: &'static str) -> u8 {
+    let at = labels.iter().position(|l| *l == label).unwrap_or_else(|| {
+        labels.push(label);
+        labels.len() - 1
+    });
+    u8::try_from(at).unwrap_or(u8::MAX)
+}
+
+/// Which breakdown dimensions a fact has beyond the commune: (sex and age band, episode kind).
+fn fact_dims(fact: &Fact) -> (bool, bool) {
+    match fact {
+        Fact::Staff { .. } | Fact::Session { .. } => (false, false),
+        Fact::Attendance { .. } => (true, false),
+        _ => (true, true),
+    }
 }
 
 impl FactSet {
@@ -317,7 +388,7 @@ impl FactSet {
     /// commune breakdown of sessions and attendance).
     #[must_use]
     pub fn new(facts: Vec<Fact>, point_communes: HashMap<Id, Id>) -> Self {
-        let mut persons = HashMap::new();
+        let mut persons: HashMap<Id, PersonInfo> = HashMap::new();
         let mut episodes = HashMap::new();
         for f in &facts {
             match f {
@@ -342,11 +413,69 @@ impl FactSet {
                 _ => {}
             }
         }
+        let n = facts.len();
+        let mut by_source: [Vec<u32>; SOURCES] = Default::default();
+        let mut person = Vec::with_capacity(n);
+        let mut commune = Vec::with_capacity(n);
+        let mut kind = Vec::with_capacity(n);
+        let mut dense: HashMap<Id, u32> = HashMap::new();
+        let mut person_sex = Vec::new();
+        let mut person_birth = Vec::new();
+        let mut person_commune = Vec::new();
+        let mut communes = Vec::new();
+        let mut commune_slots: HashMap<Option<Id>, u32> = HashMap::new();
+        let mut intern_commune = |c: Option<Id>| {
+            *commune_slots.entry(c).or_insert_with(|| {
+                communes.push(c.map_or_else(|| "unknown".to_owned(), |c| c.to_string()));
+                u32::try_from(communes.len() - 1).unwrap_or(NONE)
+            })
+        };
+        // Slot 0: a fact without a person.
+        let mut sexes = vec!["unknown"];
+        let mut kinds = Vec::new();
+        for (i, f) in facts.iter().enumerate() {
+            if let Some(source) = fact_source(f) {
+                by_source[source_slot(source)].push(u32::try_from(i).unwrap_or(NONE));
+            }
+            // One lookup per fact (the person's dense index); what a person gives (sex, year
+            // of birth, commune bucket) is looked up once per person.
+            let p = f.person().map_or(NONE, |p| {
+                *dense.entry(p).or_insert_with(|| {
+                    let info = persons.get(&p);
+                    person_sex.push(intern_str(
+                        &mut sexes,
+                        info.map_or("unknown", |i| i.sex.code()),
+                    ));
+                    person_birth.push(info.map(|i| i.birth_year));
+                    person_commune.push(intern_commune(info.and_then(|i| i.commune)));
+                    u32::try_from(person_sex.len() - 1).unwrap_or(NONE)
+                })
+            });
+            person.push(p);
+            commune.push(match (f, f.point()) {
+                (Fact::Staff { commune, .. }, _) => intern_commune(*commune),
+                (_, Some(point)) => intern_commune(point_communes.get(&point).copied()),
+                (_, None) if p != NONE => person_commune[p as usize],
+                (_, None) => intern_commune(None),
+            });
+            kind.push(intern_str(
+                &mut kinds,
+                f.episode()
+                    .and_then(|e| episodes.get(&e))
+                    .map_or("none", |k| k.code()),
+            ));
+        }
         Self {
             facts,
-            persons,
-            episodes,
-            point_communes,
+            by_source,
+            person,
+            commune,
+            kind,
+            person_sex,
+            person_birth,
+            communes,
+            sexes,
+            kinds,
         }
     }
 
@@ -458,27 +587,71 @@ impl FactSet {
     }
 }
 
-/// One evaluation (a period), memoising the people sets `people_of` refers to.
+/// One evaluation (a period), memoising indicator values and the people sets `people_of`
+/// refers to.
 struct Eval<'a> {
     set: &'a FactSet,
     defs: &'a Definitions,
     start: NaiveDate,
     end: NaiveDate,
-    people: HashMap<String, HashSet<Id>>,
+    /// People sets by indicator code: membership by dense person index.
+    people: HashMap<String, Rc<Vec<bool>>>,
+    /// Values by indicator code.
+    values: HashMap<String, (Value, Breakdown)>,
+    /// Per dense person: the age band bucket (into `ages`), on `end`.
+    person_age: Vec<u32>,
+    ages: Vec<String>,
 }
 
 impl<'a> Eval<'a> {
     fn new(set: &'a FactSet, defs: &'a Definitions, start: NaiveDate, end: NaiveDate) -> Self {
+        // Slot 0: unknown (no person, no year of birth, no band).
+        let mut ages = vec!["unknown".to_owned()];
+        let mut by_year: HashMap<i32, u32> = HashMap::new();
+        let slot_of = |label: &str, ages: &mut Vec<String>| -> u32 {
+            let at = ages.iter().position(|l| l == label).unwrap_or_else(|| {
+                ages.push(label.to_owned());
+                ages.len() - 1
+            });
+            u32::try_from(at).unwrap_or(0)
+        };
+        let person_age = set
+            .person_birth
+            .iter()
+            .map(|birth| {
+                birth.map_or(0, |year| {
+                    *by_year.entry(year).or_insert_with(|| {
+                        let band = u32::try_from(end.year() - year)
+                            .ok()
+                            .and_then(|a| defs.age_band(a))
+                            .map_or("unknown", |b| b.code.as_str());
+                        slot_of(band, &mut ages)
+                    })
+                })
+            })
+            .collect();
         Self {
             set,
             defs,
             start,
             end,
             people: HashMap::new(),
+            values: HashMap::new(),
+            person_age,
+            ages,
         }
     }
 
     fn value(&mut self, ind: &Indicator) -> Result<(Value, Breakdown), ReportError> {
+        if let Some(known) = self.values.get(&ind.code) {
+            return Ok(known.clone());
+        }
+        let computed = self.compute(ind)?;
+        self.values.insert(ind.code.clone(), computed.clone());
+        Ok(computed)
+    }
+
+    fn compute(&mut self, ind: &Indicator) -> Result<(Value, Breakdown), ReportError> {
         if let Some(ratio) = &ind.ratio {
             let part = |this: &mut Self, code: &str| -> Result<i64, ReportError> {
                 let p = this
@@ -500,28 +673,58 @@ impl<'a> Eval<'a> {
         }
         let measure = ind.measure.unwrap_or(Measure::Records);
         let matching = self.matching(ind)?;
+        let set = self.set;
         let mut total = Tally::new(measure);
-        let mut by: BTreeMap<&'static str, BTreeMap<String, Tally>> = BTreeMap::new();
+        let mut communes: Vec<Option<Tally>> = Vec::new();
+        communes.resize_with(set.communes.len(), || None);
+        let mut sexes: Vec<Option<Tally>> = Vec::new();
+        sexes.resize_with(set.sexes.len(), || None);
+        let mut ages: Vec<Option<Tally>> = Vec::new();
+        ages.resize_with(self.ages.len(), || None);
+        let mut kinds: Vec<Option<Tally>> = Vec::new();
+        kinds.resize_with(set.kinds.len(), || None);
+        let bucket = |buckets: &mut [Option<Tally>], slot: usize, i: usize| {
+            buckets[slot]
+                .get_or_insert_with(|| Tally::new(measure))
+                .add(set, i);
+        };
         for &i in &matching {
-            let fact = &self.set.facts[i];
-            total.add(fact);
-            for (dim, bucket) in self.buckets(fact) {
-                by.entry(dim)
-                    .or_default()
-                    .entry(bucket)
-                    .or_insert_with(|| Tally::new(measure))
-                    .add(fact);
+            let fact = &set.facts[i];
+            total.add(set, i);
+            bucket(&mut communes, set.commune[i] as usize, i);
+            let (sex_age, kind) = fact_dims(fact);
+            if sex_age {
+                let p = set.person[i];
+                let (sex, age) = if p == NONE {
+                    (0, 0)
+                } else {
+                    (
+                        usize::from(set.person_sex[p as usize]),
+                        self.person_age[p as usize] as usize,
+                    )
+                };
+                bucket(&mut sexes, sex, i);
+                bucket(&mut ages, age, i);
+            }
+            if kind {
+                bucket(&mut kinds, usize::from(set.kind[i]), i);
             }
         }
-        let breakdown = by
-            .into_iter()
-            .map(|(dim, buckets)| {
-                (
-                    dim.to_owned(),
-                    buckets.into_iter().map(|(b, t)| (b, t.value())).collect(),
-                )
-            })
-            .collect();
+        let mut breakdown = Breakdown::new();
+        let mut dim = |name: &str, buckets: Vec<Option<Tally>>, label: &dyn Fn(usize) -> String| {
+            let values: BTreeMap<String, i64> = buckets
+                .into_iter()
+                .enumerate()
+                .filter_map(|(slot, t)| t.map(|t| (label(slot), t.value())))
+                .collect();
+            if !values.is_empty() {
+                breakdown.insert(name.to_owned(), values);
+            }
+        };
+        dim("commune", communes, &|s| set.communes[s].clone());
+        dim("sex", sexes, &|s| set.sexes[s].to_owned());
+        dim("age_band", ages, &|s| self.ages[s].clone());
+        dim("episode_kind", kinds, &|s| set.kinds[s].to_owned());
         let value = match measure {
             Measure::AmountVnd => Value::AmountVnd {
                 value: total.value(),
@@ -531,45 +734,6 @@ impl<'a> Eval<'a> {
             },
         };
         Ok((value, breakdown))
-    }
-
-    fn buckets(&self, fact: &Fact) -> Vec<(&'static str, String)> {
-        let person = fact.person().and_then(|p| self.set.persons.get(&p));
-        let commune = match (fact, fact.point()) {
-            (Fact::Staff { commune, .. }, _) => *commune,
-            (_, Some(point)) => self.set.point_communes.get(&point).copied(),
-            (_, None) => person.and_then(|p| p.commune),
-        };
-        if matches!(fact, Fact::Staff { .. }) {
-            return vec![(
-                "commune",
-                commune.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
-            )];
-        }
-        let mut out = vec![(
-            "commune",
-            commune.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
-        )];
-        if !matches!(fact, Fact::Session { .. }) {
-            out.push((
-                "sex",
-                person.map_or_else(|| "unknown".to_owned(), |p| p.sex.code().to_owned()),
-            ));
-            let age = person.map(|p| self.end.year() - p.birth_year);
-            let band = age
-                .and_then(|a| u32::try_from(a).ok())
-                .and_then(|a| self.defs.age_band(a))
-                .map_or_else(|| "unknown".to_owned(), |b| b.code.clone());
-            out.push(("age_band", band));
-        }
-        if fact.point().is_none() {
-            let kind = fact
-                .episode()
-                .and_then(|e| self.set.episodes.get(&e))
-                .map_or_else(|| "none".to_owned(), |k| k.code().to_owned());
-            out.push(("episode_kind", kind));
-        }
-        out
     }
 
     /// Indexes of the facts an indicator counts.
@@ -587,8 +751,11 @@ impl<'a> Eval<'a> {
         let listed = |list: &Option<Vec<String>>, code: &str| {
             list.as_ref().is_none_or(|l| l.iter().any(|c| c == code))
         };
+        let set = self.set;
         let mut out = Vec::new();
-        for (i, fact) in self.set.facts.iter().enumerate() {
+        for &i in &set.by_source[source_slot(source)] {
+            let i = i as usize;
+            let fact = &set.facts[i];
             let hit = match (source, fact) {
                 (
                     Source::Episode,
@@ -690,9 +857,10 @@ impl<'a> Eval<'a> {
                 }
                 _ => false,
             };
-            let allowed = restrict
-                .as_ref()
-                .is_none_or(|people| fact.person().is_some_and(|p| people.contains(&p)));
+            let allowed = restrict.as_ref().is_none_or(|people| {
+                let p = set.person[i];
+                p != NONE && people[p as usize]
+            });
             if hit && allowed {
                 out.push(i);
             }
@@ -700,21 +868,26 @@ impl<'a> Eval<'a> {
         Ok(out)
     }
 
-    fn people_of(&mut self, code: &str) -> Result<HashSet<Id>, ReportError> {
-        if let Some(set) = self.people.get(code) {
-            return Ok(set.clone());
+    /// The people an indicator's facts are about, by dense person index.
+    fn people_of(&mut self, code: &str) -> Result<Rc<Vec<bool>>, ReportError> {
+        if let Some(people) = self.people.get(code) {
+            return Ok(Rc::clone(people));
         }
         let ind = self
             .defs
             .indicator(code)
             .ok_or_else(|| ReportError::UnknownIndicator(code.to_owned()))?;
         let matching = self.matching(ind)?;
-        let set: HashSet<Id> = matching
-            .iter()
-            .filter_map(|&i| self.set.facts[i].person())
-            .collect();
-        self.people.insert(code.to_owned(), set.clone());
-        Ok(set)
+        let mut people = vec![false; self.set.person_sex.len()];
+        for &i in &matching {
+            let p = self.set.person[i];
+            if p != NONE {
+                people[p as usize] = true;
+            }
+        }
+        let people = Rc::new(people);
+        self.people.insert(code.to_owned(), Rc::clone(&people));
+        Ok(people)
     }
 }
 
@@ -723,44 +896,50 @@ enum Tally {
     Records(i64),
     Amount(i64),
     Attendances(i64),
-    People(HashSet<Id>),
+    /// Dense person indexes, with repeats (deduplicated when read).
+    People(Vec<u32>),
 }
 
 impl Tally {
     fn new(measure: Measure) -> Self {
         match measure {
             Measure::Records => Tally::Records(0),
-            Measure::People => Tally::People(HashSet::new()),
+            Measure::People => Tally::People(Vec::new()),
             Measure::AmountVnd => Tally::Amount(0),
             Measure::Attendance => Tally::Attendances(0),
         }
     }
 
-    fn add(&mut self, fact: &Fact) {
+    fn add(&mut self, set: &FactSet, i: usize) {
         match self {
             Tally::Records(n) => *n += 1,
-            Tally::People(set) => {
-                if let Some(p) = fact.person() {
-                    set.insert(p);
+            Tally::People(people) => {
+                let p = set.person[i];
+                if p != NONE {
+                    people.push(p);
                 }
             }
             Tally::Amount(sum) => {
-                if let Fact::Benefit { amount_vnd, .. } = fact {
+                if let Fact::Benefit { amount_vnd, .. } = &set.facts[i] {
                     *sum = sum.saturating_add(*amount_vnd);
                 }
             }
             Tally::Attendances(sum) => {
-                if let Fact::Attendance { count, .. } = fact {
+                if let Fact::Attendance { count, .. } = &set.facts[i] {
                     *sum = sum.saturating_add(i64::from(*count));
                 }
             }
         }
     }
 
-    fn value(&self) -> i64 {
+    fn value(self) -> i64 {
         match self {
-            Tally::Records(n) | Tally::Amount(n) | Tally::Attendances(n) => *n,
-            Tally::People(p) => i64::try_from(p.len()).unwrap_or(i64::MAX),
+            Tally::Records(n) | Tally::Amount(n) | Tally::Attendances(n) => n,
+            Tally::People(mut p) => {
+                p.sort_unstable();
+                p.dedup();
+                i64::try_from(p.len()).unwrap_or(i64::MAX)
+            }
         }
     }
 }
