@@ -366,6 +366,13 @@ fn report_failure(e: crate::reports::ReportFailure) -> ApiError {
         ReportFailure::UnknownOrg => ApiError::NotFound,
         ReportFailure::Forbidden => ApiError::Forbidden,
         ReportFailure::Report(ReportError::UnknownTemplate(_)) => ApiError::NotFound,
+        // What the caller typed is never repeated (it may be a name or a phone number).
+        ReportFailure::Report(ReportError::UnknownIndicator(_)) => {
+            ApiError::Invalid("no such indicator: see the report definitions".into())
+        }
+        ReportFailure::Report(ReportError::InvalidPeriod(_)) => {
+            ApiError::Invalid("period must be YYYY-MM, YYYY-Qn, YYYY-H1/H2 or YYYY".into())
+        }
         ReportFailure::Report(e) => ApiError::Invalid(e.to_string()),
         ReportFailure::Store(e) => e.into(),
     }

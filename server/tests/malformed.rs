@@ -198,6 +198,7 @@ fn fields(v: &Value, at: &str, skip: &[&str], out: &mut Vec<(String, Value)>) {
 /// An endpoint that takes a JSON body, with a live body: one it would accept.
 struct JsonEndpoint {
     name: &'static str,
+    method: Method,
     path: String,
     token: Option<String>,
     live: Value,
@@ -207,7 +208,11 @@ struct JsonEndpoint {
 
 impl JsonEndpoint {
     fn case(&self, what: impl std::fmt::Display) -> Case {
-        let c = case(format!("{} {what}", self.name), Method::POST, &self.path);
+        let c = case(
+            format!("{} {what}", self.name),
+            self.method.clone(),
+            &self.path,
+        );
         match &self.token {
             Some(t) => c.bearer(t),
             None => c,
@@ -230,6 +235,8 @@ struct Commune {
     grant_op: u64,
     /// A token of Hoa's device, stored but expired.
     expired: String,
+    /// The supervisor's commune (reports, plans).
+    commune: uuid::Uuid,
 }
 
 impl Commune {
@@ -364,6 +371,17 @@ async fn setup(s: &Server) -> Commune {
         ],
     )
     .unwrap();
+    let directory: Value = s
+        .request(Method::GET, "/v1/directory")
+        .bearer_auth(&minh.tokens.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let commune: uuid::Uuid =
+        serde_json::from_value(directory["users"][0]["org_unit"].clone()).unwrap();
     Commune {
         hoa,
         lan_revoked,
@@ -374,6 +392,7 @@ async fn setup(s: &Server) -> Commune {
         conflict,
         grant_op,
         expired,
+        commune,
     }
 }
 
@@ -571,6 +590,7 @@ fn cases(c: &Commune) -> Vec<Case> {
     // --- Bodies.
     let endpoints = [
         JsonEndpoint {
+            method: Method::POST,
             name: "enroll",
             path: "/v1/enroll".into(),
             token: None,
@@ -579,6 +599,7 @@ fn cases(c: &Commune) -> Vec<Case> {
             any: &[],
         },
         JsonEndpoint {
+            method: Method::POST,
             name: "token",
             path: "/v1/token".into(),
             token: None,
@@ -587,6 +608,7 @@ fn cases(c: &Commune) -> Vec<Case> {
             any: &[],
         },
         JsonEndpoint {
+            method: Method::POST,
             name: "push",
             path: "/v1/push".into(),
             token: Some(minh.into()),
@@ -594,6 +616,7 @@ fn cases(c: &Commune) -> Vec<Case> {
             any: &["/mutations/0/patch"],
         },
         JsonEndpoint {
+            method: Method::POST,
             name: "ack",
             path: "/v1/scopes/ack".into(),
             token: Some(minh.into()),
@@ -601,6 +624,7 @@ fn cases(c: &Commune) -> Vec<Case> {
             any: &[],
         },
         JsonEndpoint {
+            method: Method::POST,
             name: "acks",
             path: "/v1/scopes/acks".into(),
             token: Some(minh.into()),
@@ -608,10 +632,30 @@ fn cases(c: &Commune) -> Vec<Case> {
             any: &[],
         },
         JsonEndpoint {
+            method: Method::POST,
             name: "resolve",
             path: resolve_path.clone(),
             token: Some(minh.into()),
             live: json!({"restore": true}),
+            any: &[],
+        },
+        // Optional fields are left out of these live bodies: without one, a body is valid.
+        JsonEndpoint {
+            method: Method::PUT,
+            name: "plan",
+            path: "/v1/plans".into(),
+            token: Some(minh.into()),
+            live: json!({"org": c.commune, "period": "2026",
+                         "targets": [{"indicator": "FILE_ACTIVE_END", "goal": {"at_least": 26}}]}),
+            any: &[],
+        },
+        JsonEndpoint {
+            method: Method::POST,
+            name: "break-glass",
+            path: "/v1/break-glass".into(),
+            token: Some(minh.into()),
+            live: json!({"org": c.commune,
+                         "reason": format!("{MARK} tòa án yêu cầu xác minh hồ sơ")}),
             any: &[],
         },
     ];
@@ -1045,6 +1089,30 @@ fn cases(c: &Commune) -> Vec<Case> {
             Some(resolve_body.clone()),
         ),
         ("revoke", Method::POST, revoke_hoa.clone(), None),
+        (
+            "report",
+            Method::GET,
+            format!("/v1/reports/01-BCN?org={}&period=2026-10", c.commune),
+            None,
+        ),
+        (
+            "records",
+            Method::GET,
+            format!(
+                "/v1/reports/records?org={}&period=2026-10&indicator=VISITS",
+                c.commune
+            ),
+            None,
+        ),
+        (
+            "break-glass",
+            Method::POST,
+            "/v1/break-glass".into(),
+            Some(
+                json!({"org": c.commune, "reason": "Tòa án yêu cầu xác minh hồ sơ vay vốn"})
+                    .to_string(),
+            ),
+        ),
     ];
     let bad_auth: Vec<(&str, Vec<Vec<u8>>)> = vec![
         ("no token", vec![]),
@@ -1099,6 +1167,238 @@ fn cases(c: &Commune) -> Vec<Case> {
             out.push(k);
         }
     }
+
+    // --- Reports, records, closing and plans: queries that are missing, malformed, of the
+    // wrong kind or about nothing that exists; bodies of plans and break-the-glass that parse
+    // but break a rule.
+    let org = c.commune;
+    let other = uuid::Uuid::new_v4();
+    let long_period = "2".repeat(2000);
+    let queries: Vec<(&str, String)> = vec![
+        ("no query", String::new()),
+        ("no period", format!("org={org}")),
+        ("no org", "period=2026-10".into()),
+        ("org not a UUID", format!("org={MARK}&period=2026-10")),
+        ("org empty", "org=&period=2026-10".into()),
+        ("period marker", format!("org={org}&period={MARK}")),
+        ("period 2026-13", format!("org={org}&period=2026-13")),
+        ("period 2026-00", format!("org={org}&period=2026-00")),
+        ("period 2026-Q5", format!("org={org}&period=2026-Q5")),
+        ("period 2026-H3", format!("org={org}&period=2026-H3")),
+        ("period empty", format!("org={org}&period=")),
+        (
+            "period of 2000 digits",
+            format!("org={org}&period={long_period}"),
+        ),
+        ("period 0912345678", format!("org={org}&period=0912345678")),
+        (
+            "period twice",
+            format!("org={org}&period=2026-10&period=2026-11"),
+        ),
+        (
+            "unknown parameter",
+            format!("org={org}&period=2026-10&{MARK}=1"),
+        ),
+    ];
+    for (what, q) in &queries {
+        out.push(
+            case(
+                format!("report {what}"),
+                Method::GET,
+                format!("/v1/reports/01-BCN?{q}"),
+            )
+            .bearer(minh),
+        );
+        out.push(
+            case(
+                format!("close {what}"),
+                Method::POST,
+                format!("/v1/reports/01-BCN/close?{q}"),
+            )
+            .bearer(minh),
+        );
+        out.push(
+            case(
+                format!("records {what}"),
+                Method::GET,
+                format!("/v1/reports/records?{q}&indicator=VISITS"),
+            )
+            .bearer(minh),
+        );
+        out.push(
+            case(
+                format!("plan {what}"),
+                Method::GET,
+                format!("/v1/plans?{q}"),
+            )
+            .bearer(minh),
+        );
+    }
+    let ok = format!("org={org}&period=2026-10");
+    out.extend([
+        case(
+            "report format marker",
+            Method::GET,
+            format!("/v1/reports/01-BCN?{ok}&format={MARK}"),
+        )
+        .bearer(minh),
+        case(
+            "report format PDF",
+            Method::GET,
+            format!("/v1/reports/01-BCN?{ok}&format=pdf"),
+        )
+        .bearer(minh),
+        case(
+            "report of a half-year on the monthly form",
+            Method::GET,
+            format!("/v1/reports/01-BCN?org={org}&period=2026-H2"),
+        )
+        .bearer(minh),
+        case(
+            "report template marker",
+            Method::GET,
+            format!("/v1/reports/{MARK}?{ok}"),
+        )
+        .bearer(minh)
+        .expect(StatusCode::NOT_FOUND, codes::NOT_FOUND),
+        case(
+            "report of an unknown unit",
+            Method::GET,
+            format!("/v1/reports/01-BCN?org={other}&period=2026-10"),
+        )
+        .bearer(minh)
+        .expect(StatusCode::NOT_FOUND, codes::NOT_FOUND),
+        case(
+            "report by a volunteer",
+            Method::GET,
+            format!("/v1/reports/01-BCN?{ok}"),
+        )
+        .bearer(hoa)
+        .expect(StatusCode::FORBIDDEN, codes::FORBIDDEN),
+        case(
+            "close a period not over",
+            Method::POST,
+            format!("/v1/reports/01-BCN/close?org={org}&period=2099-01"),
+        )
+        .bearer(minh),
+        case(
+            "close an unknown unit",
+            Method::POST,
+            format!("/v1/reports/01-BCN/close?org={other}&period=2026-01"),
+        )
+        .bearer(minh)
+        .expect(StatusCode::NOT_FOUND, codes::NOT_FOUND),
+        case(
+            "close by a volunteer",
+            Method::POST,
+            format!("/v1/reports/01-BCN/close?org={org}&period=2026-01"),
+        )
+        .bearer(hoa)
+        .expect(StatusCode::FORBIDDEN, codes::FORBIDDEN),
+        case(
+            "records indicator marker",
+            Method::GET,
+            format!("/v1/reports/records?{ok}&indicator={MARK}"),
+        )
+        .bearer(minh),
+        case(
+            "records indicator a phone number",
+            Method::GET,
+            format!("/v1/reports/records?{ok}&indicator=0912345678"),
+        )
+        .bearer(minh),
+        case(
+            "records without indicator",
+            Method::GET,
+            format!("/v1/reports/records?{ok}"),
+        )
+        .bearer(minh),
+        case(
+            "records by a volunteer",
+            Method::GET,
+            format!("/v1/reports/records?{ok}&indicator=VISITS"),
+        )
+        .bearer(hoa)
+        .expect(StatusCode::FORBIDDEN, codes::FORBIDDEN),
+        case(
+            "plan as_of not a day",
+            Method::GET,
+            format!("/v1/plans?org={org}&period=2026&as_of={MARK}"),
+        )
+        .bearer(minh),
+        case(
+            "plan that was never set",
+            Method::GET,
+            format!("/v1/plans?org={org}&period=2026"),
+        )
+        .bearer(minh)
+        .expect(StatusCode::NOT_FOUND, codes::NOT_FOUND),
+    ]);
+    let plan = |what: &str, body: Value| {
+        case(format!("plan {what}"), Method::PUT, "/v1/plans")
+            .bearer(minh)
+            .json(body.to_string())
+    };
+    let target = |indicator: &str, goal: Value| json!({"indicator": indicator, "goal": goal});
+    out.extend([
+        plan("with no targets", json!({"org": org, "period": "2026", "targets": []})),
+        plan("on an unknown indicator", json!({"org": org, "period": "2026",
+            "targets": [target(MARK, json!({"at_least": 1}))]})),
+        plan("with the same indicator twice", json!({"org": org, "period": "2026",
+            "targets": [target("VISITS", json!({"at_least": 1})), target("VISITS", json!({"at_least": 2}))]})),
+        plan("with a negative count", json!({"org": org, "period": "2026",
+            "targets": [target("VISITS", json!({"at_least": -1}))]})),
+        plan("with a fractional count", json!({"org": org, "period": "2026",
+            "targets": [target("VISITS", json!({"at_least": 2.5}))]})),
+        plan("with a percentage over 100", json!({"org": org, "period": "2026",
+            "targets": [target("REACHED_PCT", json!({"at_least": 101}))]})),
+        plan("with both goals", json!({"org": org, "period": "2026",
+            "targets": [target("VISITS", json!({"at_least": 1, "at_most": 2}))]})),
+        plan("with a period marker", json!({"org": org, "period": MARK,
+            "targets": [target("VISITS", json!({"at_least": 1}))]})),
+        plan("with a title of 201 characters", json!({"org": org, "period": "2026",
+            "title": format!("{MARK}{}", "x".repeat(183)),
+            "targets": [target("VISITS", json!({"at_least": 1}))]})),
+        plan("with a title on two lines", json!({"org": org, "period": "2026",
+            "title": format!("Kế hoạch\n{MARK}"),
+            "targets": [target("VISITS", json!({"at_least": 1}))]})),
+        plan("for an unknown unit", json!({"org": other, "period": "2026",
+            "targets": [target("VISITS", json!({"at_least": 1}))]}))
+            .expect(StatusCode::NOT_FOUND, codes::NOT_FOUND),
+        plan("by a volunteer", json!({"org": org, "period": "2026",
+            "targets": [target("VISITS", json!({"at_least": 1}))]}))
+            .bearer(hoa)
+            .expect(StatusCode::FORBIDDEN, codes::FORBIDDEN),
+    ]);
+    let glass = |what: &str, body: Value| {
+        case(
+            format!("break-glass {what}"),
+            Method::POST,
+            "/v1/break-glass",
+        )
+        .bearer(minh)
+        .json(body.to_string())
+    };
+    let reason = format!("{MARK} tòa án yêu cầu xác minh hồ sơ");
+    out.extend([
+        glass("by a supervisor", json!({"org": org, "reason": reason}))
+            .expect(StatusCode::FORBIDDEN, codes::FORBIDDEN),
+        glass("by a volunteer", json!({"org": org, "reason": reason}))
+            .bearer(hoa)
+            .expect(StatusCode::FORBIDDEN, codes::FORBIDDEN),
+        glass(
+            "minutes 0",
+            json!({"org": org, "reason": reason, "minutes": 0}),
+        ),
+        glass(
+            "minutes -1",
+            json!({"org": org, "reason": reason, "minutes": -1}),
+        ),
+        glass(
+            "minutes 2^32",
+            json!({"org": org, "reason": reason, "minutes": 4_294_967_296_u64}),
+        ),
+    ]);
 
     // --- The protocol header, on live requests to every /v1 endpoint.
     let live_enroll =

@@ -231,7 +231,7 @@ fn a_supervisor_prints_the_worked_commune_report_offline() {
     );
     fails_with(
         &bad(&["book", "07", "--purpose", "x", "--out", &out("c.xlsx")]),
-        "07",
+        "04-SCN",
     );
     fails_with(
         &bad(&["book", "04", "--purpose", "x", "--out", &out("d.pdf")]),

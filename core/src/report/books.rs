@@ -53,12 +53,12 @@ impl BookKind {
     /// The book named `text` (`04-SCN`, `04`, `05-scn` …).
     ///
     /// # Errors
-    /// [`ReportError::UnknownTemplate`].
+    /// [`ReportError::UnknownBook`].
     pub fn parse(text: &str) -> Result<Self, ReportError> {
         match text.trim().to_ascii_uppercase().as_str() {
             "04-SCN" | "04" | "SCN04" => Ok(BookKind::Scn04),
             "05-SCN" | "05" | "SCN05" => Ok(BookKind::Scn05),
-            _ => Err(ReportError::UnknownTemplate(text.to_owned())),
+            _ => Err(ReportError::UnknownBook(text.to_owned())),
         }
     }
 

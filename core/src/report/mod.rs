@@ -59,21 +59,34 @@ pub enum ReportError {
         /// What was given.
         given: PeriodKind,
     },
+    /// No record book has this name.
+    #[error("no record book {}: write 04-SCN or 05-SCN", shown(.0))]
+    UnknownBook(String),
     /// An export file could not be written (`csv`, `xlsx`).
     #[error("could not write the {0} file")]
     Export(&'static str),
 }
 
-/// A code or period typed by a user, as an error may repeat it: only when it looks like one
-/// (upper-case letters, digits, `-`, `_`; at most 20 characters), so that a name typed into the
-/// wrong field never reaches a message or a log.
+/// A code typed by a user, as an error may repeat it: only when it looks like one (upper-case
+/// letters, digits, `-`, `_`, at least one letter; at most 20 characters), so that a name or a
+/// phone number typed into the wrong field never reaches a message or a log. A period is shown
+/// only when it has a period's shape (`2026-13`).
 fn shown(text: &str) -> String {
     let looks_like_code = !text.is_empty()
         && text.chars().count() <= 20
+        && text.chars().any(|c| c.is_ascii_uppercase())
         && text
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if looks_like_code {
+    let bytes = text.as_bytes();
+    let looks_like_period = text.len() <= 8
+        && bytes.len() >= 4
+        && bytes[..4].iter().all(u8::is_ascii_digit)
+        && (bytes.len() == 4
+            || (bytes[4] == b'-'
+                && bytes.len() > 5
+                && bytes[5..].iter().all(u8::is_ascii_alphanumeric)));
+    if looks_like_code || looks_like_period {
         text.to_owned()
     } else {
         "(không hiển thị / not shown)".to_owned()
@@ -94,6 +107,9 @@ impl ReportError {
             ),
             ReportError::PeriodNotOver(p) => format!("kỳ {p} chưa kết thúc, chưa chốt được"),
             ReportError::Export(what) => format!("không ghi được tệp {what}"),
+            ReportError::UnknownBook(b) => {
+                format!("không có sổ {}: viết 04-SCN hoặc 05-SCN", shown(b))
+            }
             ReportError::NotSupervisor => {
                 "chỉ máy của giám sát viên xã mới lập được báo cáo của xã".to_owned()
             }

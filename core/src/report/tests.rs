@@ -453,14 +453,21 @@ fn plans_refuse_unknown_indicators_and_impossible_goals() {
 
 #[test]
 fn errors_repeat_a_typed_code_only_when_it_looks_like_one() {
-    let name = "Nguyen Van An";
-    for e in [
-        Period::parse(name).unwrap_err(),
-        ReportError::UnknownTemplate(name.into()),
-        ReportError::UnknownIndicator(name.into()),
+    // A name, a phone number and an ID-card number typed into the wrong field.
+    for typed in [
+        "Nguyen Van An",
+        "0912345678",
+        "001087012345",
+        "0912-345-678",
     ] {
-        assert!(!e.to_string().contains("Nguyen"), "{e}");
-        assert!(!e.message_vi().contains("Nguyen"));
+        for e in [
+            Period::parse(typed).unwrap_err(),
+            ReportError::UnknownTemplate(typed.into()),
+            ReportError::UnknownIndicator(typed.into()),
+        ] {
+            assert!(!e.to_string().contains(typed), "{e}");
+            assert!(!e.message_vi().contains(typed));
+        }
     }
     assert!(
         Period::parse("2026-13")
