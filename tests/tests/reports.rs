@@ -737,3 +737,54 @@ fn a_small_and_a_large_subtree_count_the_same_through_the_index_and_the_scan() {
         small
     );
 }
+
+/// `report_facts` rows carry the format they were built with: a store whose rows are of an
+/// older format (or missing) rebuilds them from the records when it opens, and the report is
+/// the same as before.
+#[test]
+fn report_facts_of_an_older_format_are_rebuilt_from_the_records_when_the_store_opens() {
+    let server = TestServer::start();
+    let _ = server.add_user("gs.mot", Role::Supervisor);
+    let dirs = tempfile::tempdir().unwrap();
+    let phone = server.enroll(&dirs.path().join("gs"), "gs.mot");
+    for r in records(server.commune, server.point, Id::new()) {
+        add(&phone, &r);
+    }
+    assert_eq!(phone.sync().unwrap().rejected, 0);
+    let sup = RawDevice::enroll(&server, "gs.mot");
+    let path = format!("/v1/reports/01-BCN?org={}&period=2026-10", server.commune);
+    let (status, body) = sup.get(&path);
+    assert_eq!(status, 200, "{body}");
+    let before: Report = serde_json::from_value(body).unwrap();
+    check_expected(&before, 1);
+
+    // What an older build leaves: rows of format 1 (here: none at all).
+    {
+        let db = rusqlite::Connection::open(server.dir.path().join("server.db")).unwrap();
+        db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+        db.execute("UPDATE server_meta SET v = 1 WHERE k = 'report_facts'", [])
+            .unwrap();
+        db.execute("DELETE FROM report_facts", []).unwrap();
+    }
+    let (_, body) = sup.get(&path);
+    let emptied: Report = serde_json::from_value(body).unwrap();
+    assert_eq!(emptied.row("VISITS").unwrap().value.whole(), 0);
+
+    // The server's command line opens the store, which rebuilds the facts from the records.
+    let out = Command::new(server_binary())
+        .arg("--data")
+        .arg(server.dir.path())
+        .args(["report", "--org", &server.commune.to_string()])
+        .args(["--period", "2026-10", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rebuilt: Report = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rebuilt, before);
+    let (_, body) = sup.get(&path);
+    assert_eq!(serde_json::from_value::<Report>(body).unwrap(), before);
+}

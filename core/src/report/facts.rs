@@ -19,8 +19,12 @@ use crate::domain::{
 };
 
 /// One fact.
+///
+/// Externally tagged (`{"visit": {…}}`): the server decodes millions of these for a province's
+/// report, and serde reads an externally tagged enum directly, where an internally tagged one
+/// is buffered first (1.5× slower to decode, measured).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "t", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fact {
     /// A person: where they live, sex, year of birth.
     Person {

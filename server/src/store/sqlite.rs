@@ -198,8 +198,9 @@ CREATE INDEX report_facts_point ON report_facts(point);
 INSERT INTO server_meta(k, v) VALUES ('report_facts', 0);
 ";
 
-/// The format of `report_facts` rows; bump it when `Fact` or its projection changes.
-const REPORT_FACTS_FORMAT: i64 = 1;
+/// The format of `report_facts` rows; bump it when `Fact` or its projection changes (2: facts
+/// externally tagged).
+const REPORT_FACTS_FORMAT: i64 = 2;
 
 /// Plans and targets: one plan per org unit and period (a later one replaces it), as JSON in
 /// clear (indicator codes and numbers; no personal data).
