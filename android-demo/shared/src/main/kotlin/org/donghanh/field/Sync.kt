@@ -173,10 +173,12 @@ class SyncViewModel(
             }
             true
         } catch (e: Exception) {
-            if (e is DonghanhException.Revoked) {
-                _state.update { it.copy(notices = it.notices + T.wipedNotice) }
-            } else {
-                SyncRecord(before.lastSuccess, now, before.failures + 1).save(session.settings)
+            when (e) {
+                is DonghanhException.Revoked -> _state.update { it.copy(notices = it.notices + T.wipedNotice) }
+                // Only a failed contact backs off; a locked app simply did not try.
+                is DonghanhException.Network, is DonghanhException.Server ->
+                    SyncRecord(before.lastSuccess, now, before.failures + 1).save(session.settings)
+                else -> {}
             }
             _state.update { it.copy(message = errorText(e)) }
             false

@@ -438,6 +438,19 @@ class RoleDaysTest {
         assertTrue(unlock.submit())
         people.search("")
         assertNull(people.state.value.message)
+
+        // Four days later without a sync: a calm notice, the data is safe on the phone.
+        phone.synced()
+        clock.advance(java.time.Duration.ofDays(4))
+        val again = UnlockViewModel(phone.session)
+        again.lock()
+        again.pin(PIN)
+        assertTrue(again.submit())
+        phone.sync.refresh()
+        val away = phone.sync.state.value
+        assertEquals(T.offlineDays(4), away.offline)
+        assertEquals(Text("Đồng bộ 4 ngày trước.", "Synced 4 days ago."), away.lastSync)
+        ScreenText.capture("sync-offline-days", Text("Đồng bộ", "Sync"), away)
     }
 
     @Test
