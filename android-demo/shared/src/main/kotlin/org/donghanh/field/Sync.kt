@@ -93,6 +93,8 @@ data class SyncState(
     val pending: Long = 0,
     val running: Boolean = false,
     val progress: Text? = null,
+    /** The steps the current (or last) round went through, in order, each once. */
+    val round: List<Text> = emptyList(),
     val rejected: List<RejectedRow> = emptyList(),
     /** Cases removed from this phone, and the wipe, until the user dismisses them. */
     val notices: List<Text> = emptyList(),
@@ -143,12 +145,13 @@ class SyncViewModel(
     /** One sync round; returns whether it succeeded. Never throws. */
     suspend fun syncNow(): Boolean {
         if (_state.value.running) return false
-        _state.update { it.copy(running = true, progress = T.syncing, message = null) }
+        _state.update { it.copy(running = true, progress = T.syncing, round = emptyList(), message = null) }
         val removed = java.util.concurrent.atomic.AtomicInteger()
         val otherRemoved = java.util.concurrent.atomic.AtomicInteger()
         val listener = object : SyncListener {
             override fun progress(phase: SyncPhase, report: SyncReport) {
-                _state.update { it.copy(progress = T.phase(phase)) }
+                val step = T.phase(phase)
+                _state.update { it.copy(progress = step, round = if (it.round.lastOrNull() == step) it.round else it.round + step) }
             }
             override fun rejected(clientSeq: ULong, code: String) {}
             override fun scopeRemoved(scopeKind: String) {

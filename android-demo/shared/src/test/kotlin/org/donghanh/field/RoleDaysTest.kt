@@ -18,6 +18,7 @@ import uniffi.donghanh.DonghanhException
 import uniffi.donghanh.RiskSign
 import uniffi.donghanh.Service
 import uniffi.donghanh.SessionKind
+import uniffi.donghanh.SyncPhase
 import uniffi.donghanh.TerminationReason
 import uniffi.donghanh.TestResult
 import uniffi.donghanh.VisitMode
@@ -153,6 +154,9 @@ class RoleDaysTest {
         hoa.synced()
         val back = hoa.sync.state.value
         assertEquals(0L, back.pending)
+        assertEquals(T.phase(SyncPhase.PUSHING), back.round.first())
+        assertEquals(T.phase(SyncPhase.DONE), back.round.last())
+        assertNull(back.progress, "no progress line once the round is over")
         assertTrue(back.message!!.vi.startsWith("Đã gửi 5,"), "${back.message}")
         assertTrue(back.message!!.en.startsWith("Sent 5,"), "${back.message}")
         assertEquals(0, SyncRecord.load(hoa.session.settings).failures)
@@ -298,6 +302,7 @@ class RoleDaysTest {
         hoa.synced()
         val notice = hoa.sync.state.value.notices
         assertEquals(listOf(T.casesRemoved(1)), notice)
+        assertTrue(T.phase(SyncPhase.PURGING) in hoa.sync.state.value.round)
         assertEquals("1 hồ sơ đã được gỡ khỏi máy này (đã chuyển cho người khác hoặc đã kết thúc).", notice.single().vi)
         ScreenText.capture("sync-removed", Text("Đồng bộ", "Sync"), hoa.sync.state.value)
         mine.search("")

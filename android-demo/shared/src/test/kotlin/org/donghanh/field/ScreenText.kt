@@ -77,7 +77,7 @@ object ScreenText {
         is MonthState -> listOfNotNull(state.title.l(lang), state.period) + state.lines.map { "  ${it.no}. ${it.label[lang]}: ${it.value}" } +
             msg(state.message, lang)
         is SyncState -> listOfNotNull(state.lastSync[lang], T.pending(state.pending)[lang], state.progress.l(lang), state.offline.l(lang)) +
-            state.rejected.map { "  ✗ ${it.text[lang]}" } + state.notices.map { "  ℹ ${it[lang]}" } + msg(state.message, lang)
+            state.round.map { "  · ${it[lang]}" } + state.rejected.map { "  ✗ ${it.text[lang]}" } + state.notices.map { "  ℹ ${it[lang]}" } + msg(state.message, lang)
         else -> listOf(state.toString())
     }
 }

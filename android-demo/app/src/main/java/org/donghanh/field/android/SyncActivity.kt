@@ -19,7 +19,7 @@ class SyncActivity : Screen() {
         val now = ui.button(Text("Đồng bộ ngay", "Sync now")) { act { vm.syncNow() } }
         render(vm.state) { s ->
             status.text = listOfNotNull(s.lastSync[lang], T.pending(s.pending)[lang], s.offline?.get(lang)).joinToString("\n")
-            progress.text = s.progress?.get(lang) ?: ""
+            progress.text = s.round.joinToString("\n") { "· ${it[lang]}" }
             now.isEnabled = !s.running
             notices.removeAllViews()
             for (n in s.notices) ui.line("ℹ ${n[lang]}", notices)
