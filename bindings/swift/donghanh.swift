@@ -753,7 +753,7 @@ public protocol DeviceProtocol: AnyObject, Sendable {
     func enrollment() throws  -> Enrollment?
     
     /**
-     * A person's episodes, oldest first.
+     * A person's episodes, oldest first, each with its planned end.
      */
     func episodes(person: String) throws  -> [Episode]
     
@@ -1324,7 +1324,7 @@ open func enrollment()throws  -> Enrollment?  {
 }
     
     /**
-     * A person's episodes, oldest first.
+     * A person's episodes, oldest first, each with its planned end.
      */
 open func episodes(person: String)throws  -> [Episode]  {
     return try  FfiConverterSequenceTypeEpisode.lift(try rustCallWithError(FfiConverterTypeDonghanhError_lift) {
@@ -2548,6 +2548,10 @@ public struct Colleague: Equatable, Hashable {
      * Their org unit.
      */
     public var orgUnit: String
+    /**
+     * Their community point (counsellors).
+     */
+    public var point: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2566,12 +2570,16 @@ public struct Colleague: Equatable, Hashable {
          */role: Role, 
         /**
          * Their org unit.
-         */orgUnit: String) {
+         */orgUnit: String, 
+        /**
+         * Their community point (counsellors).
+         */point: String?) {
         self.id = id
         self.username = username
         self.displayName = displayName
         self.role = role
         self.orgUnit = orgUnit
+        self.point = point
     }
 
     
@@ -2594,7 +2602,8 @@ public struct FfiConverterTypeColleague: FfiConverterRustBuffer {
                 username: FfiConverterString.read(from: &buf), 
                 displayName: FfiConverterString.read(from: &buf), 
                 role: FfiConverterTypeRole.read(from: &buf), 
-                orgUnit: FfiConverterString.read(from: &buf)
+                orgUnit: FfiConverterString.read(from: &buf), 
+                point: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -2604,6 +2613,7 @@ public struct FfiConverterTypeColleague: FfiConverterRustBuffer {
         FfiConverterString.write(value.displayName, into: &buf)
         FfiConverterTypeRole.write(value.role, into: &buf)
         FfiConverterString.write(value.orgUnit, into: &buf)
+        FfiConverterOptionString.write(value.point, into: &buf)
     }
 }
 
@@ -2915,6 +2925,16 @@ public struct Enrollment: Equatable, Hashable {
      * The enrolled user's id.
      */
     public var userId: String
+    /**
+     * The enrolled user's role (which screens the app shows); none if the stored role is
+     * one this build does not know.
+     */
+    public var role: Role?
+    /**
+     * End of the key lease (RFC 3339, UTC): past it without a successful sync, opening the
+     * device wipes it. Renewed by every successful sync.
+     */
+    public var keyLeaseUntil: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2924,9 +2944,19 @@ public struct Enrollment: Equatable, Hashable {
          */deviceId: String, 
         /**
          * The enrolled user's id.
-         */userId: String) {
+         */userId: String, 
+        /**
+         * The enrolled user's role (which screens the app shows); none if the stored role is
+         * one this build does not know.
+         */role: Role?, 
+        /**
+         * End of the key lease (RFC 3339, UTC): past it without a successful sync, opening the
+         * device wipes it. Renewed by every successful sync.
+         */keyLeaseUntil: String?) {
         self.deviceId = deviceId
         self.userId = userId
+        self.role = role
+        self.keyLeaseUntil = keyLeaseUntil
     }
 
     
@@ -2946,13 +2976,17 @@ public struct FfiConverterTypeEnrollment: FfiConverterRustBuffer {
         return
             try Enrollment(
                 deviceId: FfiConverterString.read(from: &buf), 
-                userId: FfiConverterString.read(from: &buf)
+                userId: FfiConverterString.read(from: &buf), 
+                role: FfiConverterOptionTypeRole.read(from: &buf), 
+                keyLeaseUntil: FfiConverterOptionString.read(from: &buf)
         )
     }
 
     public static func write(_ value: Enrollment, into buf: inout [UInt8]) {
         FfiConverterString.write(value.deviceId, into: &buf)
         FfiConverterString.write(value.userId, into: &buf)
+        FfiConverterOptionTypeRole.write(value.role, into: &buf)
+        FfiConverterOptionString.write(value.keyLeaseUntil, into: &buf)
     }
 }
 
@@ -3012,6 +3046,11 @@ public struct Episode: Equatable, Hashable {
      * Day it ended (completed or terminated).
      */
     public var endedOn: String?
+    /**
+     * The planned end of management: start plus the legal term, moved later by unreported
+     * absences (none when the term is not known yet, e.g. a draft without its prior rehab).
+     */
+    public var plannedEnd: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3042,7 +3081,11 @@ public struct Episode: Equatable, Hashable {
          */decisionDate: String?, 
         /**
          * Day it ended (completed or terminated).
-         */endedOn: String?) {
+         */endedOn: String?, 
+        /**
+         * The planned end of management: start plus the legal term, moved later by unreported
+         * absences (none when the term is not known yet, e.g. a draft without its prior rehab).
+         */plannedEnd: String?) {
         self.id = id
         self.person = person
         self.kind = kind
@@ -3052,6 +3095,7 @@ public struct Episode: Equatable, Hashable {
         self.fileOpenedOn = fileOpenedOn
         self.decisionDate = decisionDate
         self.endedOn = endedOn
+        self.plannedEnd = plannedEnd
     }
 
     
@@ -3078,7 +3122,8 @@ public struct FfiConverterTypeEpisode: FfiConverterRustBuffer {
                 terminationReason: FfiConverterOptionTypeTerminationReason.read(from: &buf), 
                 fileOpenedOn: FfiConverterOptionString.read(from: &buf), 
                 decisionDate: FfiConverterOptionString.read(from: &buf), 
-                endedOn: FfiConverterOptionString.read(from: &buf)
+                endedOn: FfiConverterOptionString.read(from: &buf), 
+                plannedEnd: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -3092,6 +3137,7 @@ public struct FfiConverterTypeEpisode: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.fileOpenedOn, into: &buf)
         FfiConverterOptionString.write(value.decisionDate, into: &buf)
         FfiConverterOptionString.write(value.endedOn, into: &buf)
+        FfiConverterOptionString.write(value.plannedEnd, into: &buf)
     }
 }
 
@@ -3361,6 +3407,22 @@ public struct NewVisit: Equatable, Hashable {
      * How.
      */
     public var mode: VisitMode
+    /**
+     * Risk and relapse signs noted (each at most once).
+     */
+    public var riskSigns: [RiskSign]
+    /**
+     * Whether the worker suspects drug use again (not a relapse determination).
+     */
+    public var relapseSuspected: Bool
+    /**
+     * Services given (each at most once).
+     */
+    public var services: [Service]
+    /**
+     * When the next visit is due, `YYYY-MM-DD` (not before the visit's day).
+     */
+    public var nextVisitDue: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3376,11 +3438,27 @@ public struct NewVisit: Equatable, Hashable {
          */at: String? = nil, 
         /**
          * How.
-         */mode: VisitMode) {
+         */mode: VisitMode, 
+        /**
+         * Risk and relapse signs noted (each at most once).
+         */riskSigns: [RiskSign] = [], 
+        /**
+         * Whether the worker suspects drug use again (not a relapse determination).
+         */relapseSuspected: Bool = false, 
+        /**
+         * Services given (each at most once).
+         */services: [Service] = [], 
+        /**
+         * When the next visit is due, `YYYY-MM-DD` (not before the visit's day).
+         */nextVisitDue: String? = nil) {
         self.person = person
         self.notes = notes
         self.at = at
         self.mode = mode
+        self.riskSigns = riskSigns
+        self.relapseSuspected = relapseSuspected
+        self.services = services
+        self.nextVisitDue = nextVisitDue
     }
 
     
@@ -3402,7 +3480,11 @@ public struct FfiConverterTypeNewVisit: FfiConverterRustBuffer {
                 person: FfiConverterString.read(from: &buf), 
                 notes: FfiConverterString.read(from: &buf), 
                 at: FfiConverterOptionString.read(from: &buf), 
-                mode: FfiConverterTypeVisitMode.read(from: &buf)
+                mode: FfiConverterTypeVisitMode.read(from: &buf), 
+                riskSigns: FfiConverterSequenceTypeRiskSign.read(from: &buf), 
+                relapseSuspected: FfiConverterBool.read(from: &buf), 
+                services: FfiConverterSequenceTypeService.read(from: &buf), 
+                nextVisitDue: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -3411,6 +3493,10 @@ public struct FfiConverterTypeNewVisit: FfiConverterRustBuffer {
         FfiConverterString.write(value.notes, into: &buf)
         FfiConverterOptionString.write(value.at, into: &buf)
         FfiConverterTypeVisitMode.write(value.mode, into: &buf)
+        FfiConverterSequenceTypeRiskSign.write(value.riskSigns, into: &buf)
+        FfiConverterBool.write(value.relapseSuspected, into: &buf)
+        FfiConverterSequenceTypeService.write(value.services, into: &buf)
+        FfiConverterOptionString.write(value.nextVisitDue, into: &buf)
     }
 }
 
@@ -4647,6 +4733,22 @@ public struct Visit: Equatable, Hashable {
      * What was observed.
      */
     public var notes: String
+    /**
+     * Risk and relapse signs noted.
+     */
+    public var riskSigns: [RiskSign]
+    /**
+     * Whether the worker suspected drug use again.
+     */
+    public var relapseSuspected: Bool
+    /**
+     * Services given.
+     */
+    public var services: [Service]
+    /**
+     * When the next visit is due.
+     */
+    public var nextVisitDue: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4668,13 +4770,29 @@ public struct Visit: Equatable, Hashable {
          */mode: VisitMode, 
         /**
          * What was observed.
-         */notes: String) {
+         */notes: String, 
+        /**
+         * Risk and relapse signs noted.
+         */riskSigns: [RiskSign], 
+        /**
+         * Whether the worker suspected drug use again.
+         */relapseSuspected: Bool, 
+        /**
+         * Services given.
+         */services: [Service], 
+        /**
+         * When the next visit is due.
+         */nextVisitDue: String?) {
         self.id = id
         self.person = person
         self.episode = episode
         self.at = at
         self.mode = mode
         self.notes = notes
+        self.riskSigns = riskSigns
+        self.relapseSuspected = relapseSuspected
+        self.services = services
+        self.nextVisitDue = nextVisitDue
     }
 
     
@@ -4698,7 +4816,11 @@ public struct FfiConverterTypeVisit: FfiConverterRustBuffer {
                 episode: FfiConverterOptionString.read(from: &buf), 
                 at: FfiConverterString.read(from: &buf), 
                 mode: FfiConverterTypeVisitMode.read(from: &buf), 
-                notes: FfiConverterString.read(from: &buf)
+                notes: FfiConverterString.read(from: &buf), 
+                riskSigns: FfiConverterSequenceTypeRiskSign.read(from: &buf), 
+                relapseSuspected: FfiConverterBool.read(from: &buf), 
+                services: FfiConverterSequenceTypeService.read(from: &buf), 
+                nextVisitDue: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -4709,6 +4831,10 @@ public struct FfiConverterTypeVisit: FfiConverterRustBuffer {
         FfiConverterString.write(value.at, into: &buf)
         FfiConverterTypeVisitMode.write(value.mode, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
+        FfiConverterSequenceTypeRiskSign.write(value.riskSigns, into: &buf)
+        FfiConverterBool.write(value.relapseSuspected, into: &buf)
+        FfiConverterSequenceTypeService.write(value.services, into: &buf)
+        FfiConverterOptionString.write(value.nextVisitDue, into: &buf)
     }
 }
 
@@ -5657,6 +5783,124 @@ public func FfiConverterTypeReferralTarget_lower(_ value: ReferralTarget) -> Rus
 
 
 /**
+ * Risk and relapse signs noted on a visit.
+ */
+
+public enum RiskSign: Equatable, Hashable {
+    
+    case signsOfUse
+    case withdrawalSymptoms
+    case contactWithUsers
+    case familyConflict
+    case unemployment
+    case mentalDistress
+    case healthProblem
+    case missedAppointments
+    case awayFromHome
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RiskSign: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRiskSign: FfiConverterRustBuffer {
+    typealias SwiftType = RiskSign
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RiskSign {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .signsOfUse
+        
+        case 2: return .withdrawalSymptoms
+        
+        case 3: return .contactWithUsers
+        
+        case 4: return .familyConflict
+        
+        case 5: return .unemployment
+        
+        case 6: return .mentalDistress
+        
+        case 7: return .healthProblem
+        
+        case 8: return .missedAppointments
+        
+        case 9: return .awayFromHome
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RiskSign, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .signsOfUse:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .withdrawalSymptoms:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .contactWithUsers:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .familyConflict:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .unemployment:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .mentalDistress:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .healthProblem:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .missedAppointments:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .awayFromHome:
+            writeInt(&buf, Int32(9))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRiskSign_lift(_ buf: RustBuffer) throws -> RiskSign {
+    return try FfiConverterTypeRiskSign.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRiskSign_lower(_ value: RiskSign) -> RustBuffer {
+    return FfiConverterTypeRiskSign.lower(value)
+}
+
+
+
+/**
  * A user's role.
  */
 
@@ -5742,6 +5986,131 @@ public func FfiConverterTypeRole_lift(_ buf: RustBuffer) throws -> Role {
 #endif
 public func FfiConverterTypeRole_lower(_ value: Role) -> RustBuffer {
     return FfiConverterTypeRole.lower(value)
+}
+
+
+
+/**
+ * Services given on a visit (Decree 116 Art. 79(2)).
+ */
+
+public enum Service: Equatable, Hashable {
+    
+    case counselling
+    case harmReduction
+    case treatmentSupport
+    case papersHelp
+    case vocationalCounselling
+    case jobSearch
+    case loanSupport
+    case schoolingSupport
+    case familySupport
+    case healthEducation
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension Service: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeService: FfiConverterRustBuffer {
+    typealias SwiftType = Service
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Service {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .counselling
+        
+        case 2: return .harmReduction
+        
+        case 3: return .treatmentSupport
+        
+        case 4: return .papersHelp
+        
+        case 5: return .vocationalCounselling
+        
+        case 6: return .jobSearch
+        
+        case 7: return .loanSupport
+        
+        case 8: return .schoolingSupport
+        
+        case 9: return .familySupport
+        
+        case 10: return .healthEducation
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: Service, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .counselling:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .harmReduction:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .treatmentSupport:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .papersHelp:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .vocationalCounselling:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .jobSearch:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .loanSupport:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .schoolingSupport:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .familySupport:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .healthEducation:
+            writeInt(&buf, Int32(10))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeService_lift(_ buf: RustBuffer) throws -> Service {
+    return try FfiConverterTypeService.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeService_lower(_ value: Service) -> RustBuffer {
+    return FfiConverterTypeService.lower(value)
 }
 
 
@@ -6695,6 +7064,30 @@ fileprivate struct FfiConverterOptionTypePriorRehab: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeRole: FfiConverterRustBuffer {
+    typealias SwiftType = Role?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRole.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRole.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionTypeTerminationReason: FfiConverterRustBuffer {
     typealias SwiftType = TerminationReason?
 
@@ -7119,6 +7512,56 @@ fileprivate struct FfiConverterSequenceTypeVisit: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeRiskSign: FfiConverterRustBuffer {
+    typealias SwiftType = [RiskSign]
+
+    public static func write(_ value: [RiskSign], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeRiskSign.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [RiskSign] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [RiskSign]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeRiskSign.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeService: FfiConverterRustBuffer {
+    typealias SwiftType = [Service]
+
+    public static func write(_ value: [Service], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeService.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Service] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Service]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeService.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringInt64: FfiConverterRustBuffer {
     public static func write(_ value: [String: Int64], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -7281,7 +7724,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_donghanh_checksum_method_device_enrollment() != 33936) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_donghanh_checksum_method_device_episodes() != 48091) {
+    if (uniffi_donghanh_checksum_method_device_episodes() != 54580) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_donghanh_checksum_method_device_find_people() != 7633) {

@@ -530,6 +530,17 @@ impl Device {
         crate::sync::client::sync(&self.store, listener)
     }
 
+    /// The enrolled user's role, once enrolled (`None` also for a stored role this build does
+    /// not know).
+    pub fn role(&self) -> Result<Option<donghanh_protocol::Role>> {
+        let Some(raw) = self.store.read(|r| r.credentials())? else {
+            return Ok(None);
+        };
+        let creds: crate::sync::client::Credentials =
+            serde_json::from_slice(&raw).map_err(|_| crate::Error::CorruptKeys)?;
+        Ok(serde_json::from_value(serde_json::Value::String(creds.role)).ok())
+    }
+
     /// The enrolled user's id.
     pub fn user_id(&self) -> Result<Id> {
         self.enrollment()?
@@ -553,7 +564,8 @@ impl Device {
         crate::sync::client::resolve_conflict(&self.store, id, restore)
     }
 
-    /// The staff directory last downloaded by a sync (a supervisor's colleagues), by username.
+    /// The staff directory last downloaded by a sync, by username: a supervisor's colleagues;
+    /// for a counsellor, their own entry (with their community point).
     pub fn directory(&self) -> Result<Vec<donghanh_protocol::DirectoryEntry>> {
         let Some(raw) = self.store.read(|r| r.directory())? else {
             return Ok(Vec::new());

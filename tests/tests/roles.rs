@@ -74,6 +74,10 @@ fn a_counsellor_records_a_group_session_offline_and_the_supervisor_sees_who_came
     open_case(&sup, &p);
     sup.sync().unwrap();
     thu.sync().unwrap();
+    // A counsellor's directory is her own entry, with the point her sessions are planned at.
+    let me = thu.directory().unwrap();
+    assert_eq!(me.len(), 1);
+    assert_eq!(me[0].point.map(Id::from), Some(server.point));
 
     // Offline at the point: a group session, one registered attendee and three walk-ins.
     let mut session = Session::new(

@@ -180,11 +180,16 @@ impl Device {
         })
     }
 
-    /// A person's episodes, oldest first.
+    /// A person's episodes, oldest first, each with its planned end.
     pub fn episodes(&self, person: String) -> Result<Vec<Episode>> {
         self.with(|dev| {
             let id = Self::person_id(dev, "person", &person)?;
-            Ok(dev.episodes(id)?.into_iter().map(Into::into).collect())
+            let absences: Vec<d::AbsenceReport> = dev.store().read(|r| r.by_subject(id))?;
+            Ok(dev
+                .episodes(id)?
+                .into_iter()
+                .map(|e| Episode::with_absences(e, &absences))
+                .collect())
         })
     }
 
@@ -286,6 +291,14 @@ impl Device {
                 visit.notes.clone(),
             );
             v.mode = visit.mode.into();
+            v.risk_signs = visit.risk_signs.iter().map(|&r| r.into()).collect();
+            v.relapse_suspected = visit.relapse_suspected;
+            v.services = visit.services.iter().map(|&s| s.into()).collect();
+            v.next_visit_due = visit
+                .next_visit_due
+                .as_deref()
+                .map(|due| parse_day("next_visit_due", due))
+                .transpose()?;
             v.worker = dev.enrollment()?.map(|(_, user)| Id::from(user));
             Ok(dev.add_visit(&v)?.to_string())
         })
@@ -569,9 +582,18 @@ impl Device {
     /// This device's enrolment, if enrolled.
     pub fn enrollment(&self) -> Result<Option<Enrollment>> {
         self.with(|dev| {
-            Ok(dev.enrollment()?.map(|(device, user)| Enrollment {
+            let Some((device, user)) = dev.enrollment()? else {
+                return Ok(None);
+            };
+            let lease = dev.store().read(|r| r.lease_until())?;
+            Ok(Some(Enrollment {
                 device_id: device.to_string(),
                 user_id: user.to_string(),
+                role: dev.role()?.map(Into::into),
+                key_lease_until: lease
+                    .and_then(|secs| i64::try_from(secs).ok())
+                    .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+                    .map(|t| t.to_rfc3339()),
             }))
         })
     }

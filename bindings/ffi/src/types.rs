@@ -113,6 +113,20 @@ mirror_enum! {
     VisitMode = d::VisitMode { Home, Phone, AtPoint }
 }
 mirror_enum! {
+    /// Risk and relapse signs noted on a visit.
+    RiskSign = d::RiskSign {
+        SignsOfUse, WithdrawalSymptoms, ContactWithUsers, FamilyConflict, Unemployment,
+        MentalDistress, HealthProblem, MissedAppointments, AwayFromHome
+    }
+}
+mirror_enum! {
+    /// Services given on a visit (Decree 116 Art. 79(2)).
+    Service = d::Service {
+        Counselling, HarmReduction, TreatmentSupport, PapersHelp, VocationalCounselling,
+        JobSearch, LoanSupport, SchoolingSupport, FamilySupport, HealthEducation
+    }
+}
+mirror_enum! {
     /// Kind of session at a community point.
     SessionKind = d::SessionKind { Individual, Group, Club, Training }
 }
@@ -274,6 +288,24 @@ pub struct Episode {
     pub decision_date: Option<String>,
     /// Day it ended (completed or terminated).
     pub ended_on: Option<String>,
+    /// The planned end of management: start plus the legal term, moved later by unreported
+    /// absences (none when the term is not known yet, e.g. a draft without its prior rehab).
+    pub planned_end: Option<String>,
+}
+
+impl Episode {
+    /// The mirror of `e` with its planned end computed from the embedded legal parameters
+    /// and the person's absences.
+    pub(crate) fn with_absences(e: d::Episode, absences: &[d::AbsenceReport]) -> Self {
+        let planned_end = e
+            .planned_end(d::LegalParams::embedded(), absences)
+            .ok()
+            .map(day);
+        Episode {
+            planned_end,
+            ..e.into()
+        }
+    }
 }
 
 impl From<d::Episode> for Episode {
@@ -291,6 +323,7 @@ impl From<d::Episode> for Episode {
             file_opened_on: opt_day(e.file_opened_on),
             decision_date: opt_day(e.decision_date),
             ended_on: opt_day(e.ended_on),
+            planned_end: None,
         }
     }
 }
@@ -307,6 +340,18 @@ pub struct NewVisit {
     pub at: Option<String>,
     /// How.
     pub mode: VisitMode,
+    /// Risk and relapse signs noted (each at most once).
+    #[uniffi(default)]
+    pub risk_signs: Vec<RiskSign>,
+    /// Whether the worker suspects drug use again (not a relapse determination).
+    #[uniffi(default)]
+    pub relapse_suspected: bool,
+    /// Services given (each at most once).
+    #[uniffi(default)]
+    pub services: Vec<Service>,
+    /// When the next visit is due, `YYYY-MM-DD` (not before the visit's day).
+    #[uniffi(default)]
+    pub next_visit_due: Option<String>,
 }
 
 /// A visit.
@@ -324,6 +369,14 @@ pub struct Visit {
     pub mode: VisitMode,
     /// What was observed.
     pub notes: String,
+    /// Risk and relapse signs noted.
+    pub risk_signs: Vec<RiskSign>,
+    /// Whether the worker suspected drug use again.
+    pub relapse_suspected: bool,
+    /// Services given.
+    pub services: Vec<Service>,
+    /// When the next visit is due.
+    pub next_visit_due: Option<String>,
 }
 
 impl std::fmt::Debug for Visit {
@@ -343,6 +396,10 @@ impl From<d::Visit> for Visit {
             at: instant(v.at),
             mode: v.mode.into(),
             notes: v.observations,
+            risk_signs: v.risk_signs.into_iter().map(Into::into).collect(),
+            relapse_suspected: v.relapse_suspected,
+            services: v.services.into_iter().map(Into::into).collect(),
+            next_visit_due: opt_day(v.next_visit_due),
         }
     }
 }
@@ -627,6 +684,8 @@ pub struct Colleague {
     pub role: Role,
     /// Their org unit.
     pub org_unit: String,
+    /// Their community point (counsellors).
+    pub point: Option<String>,
 }
 
 impl std::fmt::Debug for Colleague {
@@ -645,6 +704,7 @@ impl From<donghanh_core::protocol::DirectoryEntry> for Colleague {
             display_name: e.display_name,
             role: e.role.into(),
             org_unit: e.org_unit.to_string(),
+            point: e.point.map(|p| p.to_string()),
         }
     }
 }
@@ -671,6 +731,12 @@ pub struct Enrollment {
     pub device_id: String,
     /// The enrolled user's id.
     pub user_id: String,
+    /// The enrolled user's role (which screens the app shows); none if the stored role is
+    /// one this build does not know.
+    pub role: Option<Role>,
+    /// End of the key lease (RFC 3339, UTC): past it without a successful sync, opening the
+    /// device wipes it. Renewed by every successful sync.
+    pub key_lease_until: Option<String>,
 }
 
 /// What one sync round did.

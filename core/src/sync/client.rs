@@ -354,8 +354,9 @@ pub(crate) fn sync(store: &Store, listener: &dyn SyncListener) -> Result<SyncRep
     round.push_all()?;
     round.scope_work()?;
     round.pull_all()?;
-    // 5. The staff directory, for a supervisor assigning work offline.
-    if round.creds.role == "supervisor" {
+    // 5. The staff directory: a supervisor's, to assign work offline; a counsellor's (their
+    // own entry), for the community point their sessions are planned at.
+    if round.creds.role == "supervisor" || round.creds.role == "counsellor" {
         let directory: Directory = round.rt.block_on(call(
             round
                 .client

@@ -28,6 +28,9 @@ import uniffi.donghanh.NewVisit
 import uniffi.donghanh.PriorRehab
 import uniffi.donghanh.ReferralStatus
 import uniffi.donghanh.ReferralTarget
+import uniffi.donghanh.RiskSign
+import uniffi.donghanh.Role
+import uniffi.donghanh.Service
 import uniffi.donghanh.SessionKind
 import uniffi.donghanh.SessionStatus
 import uniffi.donghanh.Sex
@@ -149,6 +152,41 @@ class DeviceTest {
         assertEquals(0uL, thu.sync(null).rejected)
         assertEquals(36, sup.addSupervisionNote(volName, "Cần thăm thường xuyên hơn").length)
         assertEquals(0uL, sup.sync(null).rejected)
+    }
+
+    @Test
+    fun `a visit keeps its signs, services and next visit, episodes show their planned end, enrolments their role`(@TempDir tmp: Path) {
+        val supName = server.addUser("gs", "supervisor")
+        val thuName = server.addUser("tv", "counsellor", point = server.point)
+        val sup = enroll(tmp.resolve("sup"), supName)
+        val thu = enroll(tmp.resolve("thu"), thuName)
+        assertEquals(Role.SUPERVISOR, sup.enrollment()!!.role)
+        assertEquals(Role.COUNSELLOR, thu.enrollment()!!.role)
+        assertTrue(java.time.Instant.parse(sup.enrollment()!!.keyLeaseUntil!!).isAfter(java.time.Instant.now()))
+        thu.sync(null)
+        // A counsellor's directory is their own entry, with their community point.
+        assertEquals(listOf(server.point), thu.directory().map { it.point })
+        sup.sync(null)
+        val person = newCase(sup, "Vũ Văn Kế Hoạch")
+        val episode = sup.episodes(person).single()
+        // A post-rehab file after voluntary rehab runs one year from its start.
+        assertEquals(LocalDate.parse(episode.start).plusYears(1).toString(), episode.plannedEnd)
+        val visit = sup.addVisit(NewVisit(person, "Ngủ kém, mất việc", null, VisitMode.HOME,
+            riskSigns = listOf(RiskSign.UNEMPLOYMENT, RiskSign.MENTAL_DISTRESS), relapseSuspected = true,
+            services = listOf(Service.COUNSELLING), nextVisitDue = day(7)))
+        val kept = sup.visits(person).single { it.id == visit }
+        assertEquals(listOf(RiskSign.UNEMPLOYMENT, RiskSign.MENTAL_DISTRESS), kept.riskSigns)
+        assertEquals(listOf(Service.COUNSELLING), kept.services)
+        assertTrue(kept.relapseSuspected)
+        assertEquals(day(7), kept.nextVisitDue)
+        for (bad in listOf(
+            NewVisit(person, "x", null, VisitMode.HOME, nextVisitDue = "tuần sau"),
+            NewVisit(person, "x", null, VisitMode.HOME, nextVisitDue = day(-3)),
+            NewVisit(person, "x", null, VisitMode.HOME, services = listOf(Service.COUNSELLING, Service.COUNSELLING)),
+        )) {
+            assertThrows<DonghanhException.InvalidInput> { sup.addVisit(bad) }
+        }
+        assertEquals(null, Device.create(tmp.resolve("solo").toString(), MemoryKeyStore(), PIN).enrollment())
     }
 
     @Test
