@@ -1182,14 +1182,22 @@ impl PgStore {
 /// Applies the migrations this database lacks, in the caller's transaction (which holds the
 /// migration lock).
 async fn migrate(tx: &Tx<'_>) -> StoreResult<()> {
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version INTEGER PRIMARY KEY,
-             applied_at BIGINT NOT NULL
-         )",
-    )
-    .await
-    .map_err(pg_err)?;
+    let exists: bool = q!(
+        tx,
+        query_one,
+        "SELECT to_regclass('schema_migrations') IS NOT NULL"
+    )?
+    .get(0);
+    if !exists {
+        tx.batch_execute(
+            "CREATE TABLE schema_migrations (
+                 version INTEGER PRIMARY KEY,
+                 applied_at BIGINT NOT NULL
+             )",
+        )
+        .await
+        .map_err(pg_err)?;
+    }
     let current: i32 = q!(
         tx,
         query_one,
