@@ -1528,10 +1528,17 @@ impl SyncStore for PgStore {
             let rows = q!(
                 tx,
                 query,
+                // Per held scope, its first rows after the cursor (`records_scope`), merged by
+                // op id: a page costs the user's scopes and the rows it returns, not every op
+                // of every scope since the cursor (a volunteer holds a few cases among a
+                // province's thousands).
                 "SELECT r.id, r.kind, r.scope, r.version, r.deleted, r.op_id, r.sealed
-                 FROM records r
-                 WHERE r.op_id > $1
-                   AND r.scope IN (SELECT scope FROM scope_members WHERE user_id = $2)
+                 FROM scope_members m
+                 CROSS JOIN LATERAL (
+                     SELECT id, kind, scope, version, deleted, op_id, sealed FROM records
+                     WHERE scope = m.scope AND op_id > $1 ORDER BY op_id LIMIT $3
+                 ) r
+                 WHERE m.user_id = $2
                  ORDER BY r.op_id LIMIT $3",
                 cursor_i,
                 user.uuid(),
