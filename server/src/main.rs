@@ -2,7 +2,9 @@
 //!
 //! A data directory holds `server.db` (SQLite) and `server.key` (the at-rest key, owner-only).
 //! The first command run on a new directory creates both and an `admin` user whose one-time
-//! password is printed once. Results go to stdout (ids, one per line); errors are one line on
+//! password is printed once. With `--database postgres://…` (or `DONGHANH_DATABASE`), every
+//! subcommand uses that PostgreSQL database instead, and the data directory holds only the key
+//! (the same key file on every replica). Results go to stdout (ids, one per line); errors are one line on
 //! stderr with a non-zero status. Logs (stderr) carry ids and counts, never names.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -14,6 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use donghanh_core::domain::{Id, OrgUnit, OrgUnitKind, Role, User};
 use donghanh_server::secrets::ServerKeys;
+use donghanh_server::store::postgres::{self, PgConfig, PgStore};
 use donghanh_server::store::sqlite::SqliteStore;
 use donghanh_server::store::{StoredUser, SyncStore};
 use donghanh_server::{AppState, Config, auth, serve};
@@ -29,6 +32,27 @@ struct Cli {
         default_value = "donghanh-data"
     )]
     data: PathBuf,
+    /// The database: a PostgreSQL URL (`postgres://user:password@host:port/dbname`) for
+    /// several replicas on one database; without it, the embedded SQLite file in the data
+    /// directory. Every subcommand honours it.
+    #[arg(
+        long,
+        global = true,
+        env = "DONGHANH_DATABASE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// Connections each process keeps to PostgreSQL at most.
+    #[arg(
+        long,
+        global = true,
+        env = "DONGHANH_DATABASE_POOL",
+        value_name = "N",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u16).range(1..=1000)
+    )]
+    database_pool: u16,
     #[command(subcommand)]
     command: Command,
 }
@@ -282,8 +306,33 @@ fn parse_id(s: &str) -> Result<Id, String> {
 
 type CliResult<T = ()> = Result<T, String>;
 
-/// Opens the data directory, creating it (key, database, admin) on first use.
-fn open(dir: &Path) -> CliResult<SqliteStore> {
+/// Where the data lives, from the command line.
+struct Location {
+    dir: PathBuf,
+    postgres: Option<PgConfig>,
+}
+
+impl Location {
+    fn of(cli: &Cli) -> CliResult<Location> {
+        let postgres = match &cli.database {
+            None => None,
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(PgConfig {
+                    url: url.clone(),
+                    pool_size: usize::from(cli.database_pool),
+                })
+            }
+            Some(_) => return Err("--database must be a postgres:// URL".into()),
+        };
+        Ok(Location {
+            dir: cli.data.clone(),
+            postgres,
+        })
+    }
+}
+
+/// Opens the SQLite data directory, creating it (key, database, admin) on first use.
+async fn open_sqlite(dir: &Path) -> CliResult<SqliteStore> {
     let db = dir.join("server.db");
     let key = dir.join("server.key");
     if db.exists() {
@@ -293,28 +342,70 @@ fn open(dir: &Path) -> CliResult<SqliteStore> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let keys = ServerKeys::create(&key).map_err(|e| e.to_string())?;
     let store = SqliteStore::open(&db, keys).map_err(|e| e.to_string())?;
-    let password = auth::new_token().map_err(|e| e.to_string())?;
-    let runtime = runtime()?;
-    runtime.block_on(async {
-        let root = OrgUnit::new("Quản trị hệ thống / System", OrgUnitKind::Other, None);
-        store
-            .add_org_unit(root.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        let admin = User::new("admin", "Administrator", Role::Admin, root.id);
-        let password_hash = auth::hash_password(&password).map_err(|e| e.to_string())?;
-        store
-            .add_user(StoredUser {
-                user: admin,
-                password_hash,
-            })
-            .await
-            .map_err(|e| e.to_string())
-    })?;
+    let (root, admin, password) = first_admin().await?;
+    store.add_org_unit(root).await.map_err(|e| e.to_string())?;
+    store.add_user(admin).await.map_err(|e| e.to_string())?;
     eprintln!(
         "created {} — admin login: admin / {password} (shown once; keep it safe)",
         dir.display()
     );
+    Ok(store)
+}
+
+/// The root unit and the `admin` user of a new server, and the admin's one-time password.
+async fn first_admin() -> CliResult<(OrgUnit, StoredUser, String)> {
+    let password = auth::new_token().map_err(|e| e.to_string())?;
+    let root = OrgUnit::new("Quản trị hệ thống / System", OrgUnitKind::Other, None);
+    let admin = User::new("admin", "Administrator", Role::Admin, root.id);
+    let hashed = password.clone();
+    let password_hash = tokio::task::spawn_blocking(move || auth::hash_password(&hashed))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    Ok((
+        root,
+        StoredUser {
+            user: admin,
+            password_hash,
+        },
+        password,
+    ))
+}
+
+/// Opens a PostgreSQL database with the key of the data directory: migrates it, checks the
+/// key against it, and on a new database creates the key (unless the database already holds a
+/// server: a missing key is never regenerated), the root unit and the `admin` user.
+async fn open_postgres(dir: &Path, config: &PgConfig) -> CliResult<PgStore> {
+    let key = dir.join("server.key");
+    let keys = if key.exists() {
+        ServerKeys::load(&key).map_err(|e| e.to_string())?
+    } else {
+        if postgres::holds_a_server(config)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            return Err(donghanh_server::secrets::SecretError::KeyMissing.to_string());
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        ServerKeys::create(&key).map_err(|e| e.to_string())?
+    };
+    let store = PgStore::connect(config, keys)
+        .await
+        .map_err(|e| e.to_string())?;
+    if store.has_no_user().await.map_err(|e| e.to_string())? {
+        let (root, admin, password) = first_admin().await?;
+        if store
+            .bootstrap_admin(root, admin)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            eprintln!(
+                "created the server in the database — admin login: admin / {password} \
+                 (shown once; keep it safe)"
+            );
+        }
+    }
     Ok(store)
 }
 
@@ -343,33 +434,58 @@ fn infer_kind(units: &[OrgUnit], parent: Option<Id>) -> OrgUnitKind {
 
 /// Rotates the at-rest key (see `secrets`): the new key is in the file before any row uses
 /// it; old keys leave only after the re-seal committed. A failure at any step leaves a data
-/// directory that opens: run the command again.
-fn rotate_key(dir: &Path) -> CliResult {
-    let db = dir.join("server.db");
-    let key = dir.join("server.key");
-    if !db.exists() {
-        return Err(format!("no server database in {}", dir.display()));
-    }
-    let keys = ServerKeys::add_key(&key).map_err(|e| e.to_string())?;
-    let id = keys.current_key_id();
-    let store = SqliteStore::open(&db, keys).map_err(|e| e.to_string())?;
-    let resealed = runtime()?
-        .block_on(store.reseal_all())
-        .map_err(|e| e.to_string())?;
-    drop(store);
+/// directory that opens: run the command again. With PostgreSQL, stop every replica first and
+/// copy the new key file to each before starting them again.
+async fn rotate_key(at: &Location) -> CliResult {
+    let key = at.dir.join("server.key");
+    let (id, resealed) = match &at.postgres {
+        None => {
+            let db = at.dir.join("server.db");
+            if !db.exists() {
+                return Err(format!("no server database in {}", at.dir.display()));
+            }
+            let keys = ServerKeys::add_key(&key).map_err(|e| e.to_string())?;
+            let id = keys.current_key_id();
+            let store = SqliteStore::open(&db, keys).map_err(|e| e.to_string())?;
+            let resealed = store.reseal_all().await.map_err(|e| e.to_string())?;
+            (id, resealed)
+        }
+        Some(config) => {
+            if !key.exists() {
+                return Err(donghanh_server::secrets::SecretError::KeyMissing.to_string());
+            }
+            let keys = ServerKeys::add_key(&key).map_err(|e| e.to_string())?;
+            let id = keys.current_key_id();
+            let store = PgStore::connect(config, keys)
+                .await
+                .map_err(|e| e.to_string())?;
+            let resealed = store.reseal_all().await.map_err(|e| e.to_string())?;
+            (id, resealed)
+        }
+    };
     ServerKeys::retire_keys(&key).map_err(|e| e.to_string())?;
     println!("rotated to key {id}, resealed {resealed} rows");
     Ok(())
 }
 
 fn run(cli: Cli) -> CliResult {
-    if matches!(cli.command, Command::Admin(Admin::Key(KeyCmd::Rotate))) {
-        return rotate_key(&cli.data);
-    }
-    let store = open(&cli.data)?;
+    let at = Location::of(&cli)?;
     let rt = runtime()?;
     rt.block_on(async move {
-        match cli.command {
+        if matches!(cli.command, Command::Admin(Admin::Key(KeyCmd::Rotate))) {
+            return rotate_key(&at).await;
+        }
+        match &at.postgres {
+            None => run_command(open_sqlite(&at.dir).await?, cli.command).await,
+            Some(config) => run_command(open_postgres(&at.dir, config).await?, cli.command).await,
+        }
+    })
+}
+
+/// Runs one subcommand on an open store, whichever the backend.
+async fn run_command<S: SyncStore>(store: S, command: Command) -> CliResult {
+    {
+        match command {
             Command::Migrate => {
                 println!("database at the latest schema");
                 Ok(())
@@ -650,7 +766,7 @@ fn run(cli: Cli) -> CliResult {
                 .await
                 .map_err(|e| e.to_string()),
         }
-    })
+    }
 }
 
 fn main() -> ExitCode {

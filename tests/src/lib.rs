@@ -1,9 +1,13 @@
 //! `donghanh-e2e`: the harness for end-to-end tests (DESIGN.md §1 `tests/`).
 //!
-//! [`TestServer`] runs the real `donghanh-server` (embedded SQLite, a temporary data directory)
-//! on a loopback port of its own thread and runtime, so that tests can drive real devices
-//! through the blocking core API exactly as the CLI and the apps do. Everything is stopped and
-//! deleted when the server is dropped.
+//! [`TestServer`] runs the real `donghanh-server` (a temporary data directory) on a loopback
+//! port of its own thread and runtime, so that tests can drive real devices through the
+//! blocking core API exactly as the CLI and the apps do. Everything is stopped and deleted when
+//! the server is dropped.
+//!
+//! The backend is embedded SQLite, or PostgreSQL when `DONGHANH_E2E_BACKEND=postgres` (a fresh
+//! database, see `donghanh_server::store::pg_cluster`): `scripts/test` runs these tests once on
+//! each.
 
 #![allow(clippy::expect_used, clippy::missing_panics_doc)]
 
@@ -13,6 +17,9 @@ use std::thread::JoinHandle;
 use donghanh_core::domain::{Id, OrgUnit, OrgUnitKind, Role, User};
 use donghanh_core::{Device, FileKeyStore};
 use donghanh_server::secrets::ServerKeys;
+use donghanh_server::store::any::AnyStore;
+use donghanh_server::store::pg_cluster::{TestDatabase, test_database};
+use donghanh_server::store::postgres::{PgConfig, PgStore};
 use donghanh_server::store::sqlite::SqliteStore;
 use donghanh_server::store::{StoredUser, SyncStore};
 use donghanh_server::{AppState, Config, auth, serve};
@@ -39,6 +46,16 @@ pub struct TestServer {
     pub point: Id,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// A runtime and a second handle on the database, for set-up and checks.
+    helper: Option<(tokio::runtime::Runtime, AnyStore)>,
+    /// The PostgreSQL database (and the cluster this test started for it), dropped last.
+    database: Option<TestDatabase>,
+}
+
+/// The backend the environment asks for: `DONGHANH_E2E_BACKEND=postgres`, or SQLite.
+#[must_use]
+pub fn wants_postgres() -> bool {
+    std::env::var("DONGHANH_E2E_BACKEND").is_ok_and(|b| b == "postgres")
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -68,8 +85,19 @@ impl TestServer {
             OrgUnitKind::CommunityPoint,
             Some(commune.id),
         );
-        let store = Self::open_store(dir.path(), true);
+        ServerKeys::create(&dir.path().join("server.key")).expect("server key");
+        let database = if wants_postgres() {
+            // In CI (or with PostgreSQL installed) this never skips: a run that asked for
+            // PostgreSQL and cannot have it fails.
+            Some(
+                test_database("the end-to-end tests").expect("PostgreSQL for DONGHANH_E2E_BACKEND"),
+            )
+        } else {
+            None
+        };
+        let url = database.as_ref().map(|d| d.url.clone());
         let rt = runtime();
+        let store = rt.block_on(Self::open_store(dir.path(), url.as_deref()));
         for unit in [&province, &commune, &team, &point] {
             rt.block_on(store.add_org_unit(unit.clone()))
                 .expect("org unit");
@@ -77,7 +105,7 @@ impl TestServer {
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind loopback");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             rt.block_on(async move {
@@ -88,8 +116,10 @@ impl TestServer {
                 .await;
             });
         });
+        let helper_rt = runtime();
+        let helper_store = helper_rt.block_on(Self::open_store(dir.path(), url.as_deref()));
         TestServer {
-            url,
+            url: base,
             dir,
             province: province.id,
             commune: commune.id,
@@ -97,32 +127,58 @@ impl TestServer {
             point: point.id,
             stop: Some(tx),
             thread: Some(thread),
+            helper: Some((helper_rt, helper_store)),
+            database,
         }
     }
 
-    fn open_store(dir: &Path, create: bool) -> SqliteStore {
-        let key = dir.join("server.key");
-        let keys = if create {
-            ServerKeys::create(&key)
-        } else {
-            ServerKeys::load(&key)
+    async fn open_store(dir: &Path, postgres: Option<&str>) -> AnyStore {
+        let keys = ServerKeys::load(&dir.join("server.key")).expect("server key");
+        match postgres {
+            None => AnyStore::Sqlite(
+                SqliteStore::open(&dir.join("server.db"), keys).expect("server store"),
+            ),
+            Some(url) => AnyStore::Postgres(
+                PgStore::connect(
+                    &PgConfig {
+                        url: url.to_owned(),
+                        pool_size: 4,
+                    },
+                    keys,
+                )
+                .await
+                .expect("server store"),
+            ),
         }
-        .expect("server key");
-        SqliteStore::open(&dir.join("server.db"), keys).expect("server store")
     }
 
-    /// A second connection to the server's database, for set-up and checks.
+    /// Runs `f` on the second handle on the server's database.
+    fn with_store<T, F: std::future::Future<Output = T>>(
+        &self,
+        f: impl FnOnce(AnyStore) -> F,
+    ) -> T {
+        let (rt, store) = self.helper.as_ref().expect("the helper store");
+        rt.block_on(f(store.clone()))
+    }
+
+    /// The command-line arguments that point `donghanh-server` at this server's data: the
+    /// data directory, and the database when it is PostgreSQL.
     #[must_use]
-    pub fn store(&self) -> SqliteStore {
-        Self::open_store(self.dir.path(), false)
+    pub fn cli_args(&self) -> Vec<String> {
+        let mut args = vec!["--data".to_owned(), self.dir.path().display().to_string()];
+        if let Some(db) = &self.database {
+            args.push("--database".into());
+            args.push(db.url.clone());
+        }
+        args
     }
 
     /// Adds an org unit; returns its id.
     #[must_use]
     pub fn add_unit(&self, name: &str, kind: OrgUnitKind, parent: Option<Id>) -> Id {
         let unit = OrgUnit::new(name, kind, parent);
-        runtime()
-            .block_on(self.store().add_org_unit(unit.clone()))
+        let added = unit.clone();
+        self.with_store(|s| async move { s.add_org_unit(added).await })
             .expect("org unit");
         unit.id
     }
@@ -139,11 +195,11 @@ impl TestServer {
         let mut user = User::new(username, username, role, org);
         user.point = point;
         let password_hash = auth::hash_password(PASSWORD).expect("hash");
-        runtime()
-            .block_on(self.store().add_user(StoredUser {
-                user: user.clone(),
-                password_hash,
-            }))
+        let stored = StoredUser {
+            user: user.clone(),
+            password_hash,
+        };
+        self.with_store(|s| async move { s.add_user(stored).await })
             .expect("add user");
         user.id
     }
@@ -152,19 +208,16 @@ impl TestServer {
     /// periodically, judging activity at `now`; returns how many went.
     #[must_use]
     pub fn compact(&self, now: chrono::DateTime<chrono::Utc>, lease_seconds: u64) -> u64 {
-        runtime()
-            .block_on(self.store().compact(now, lease_seconds))
+        self.with_store(|s| async move { s.compact(now, lease_seconds).await })
             .expect("compact")
     }
 
     /// Revokes a device.
     pub fn revoke(&self, device: uuid::Uuid) {
-        runtime()
-            .block_on(
-                self.store()
-                    .revoke_device(Id::from(device), chrono::Utc::now()),
-            )
-            .expect("revoke");
+        self.with_store(
+            |s| async move { s.revoke_device(Id::from(device), chrono::Utc::now()).await },
+        )
+        .expect("revoke");
     }
 
     /// Enrols a new device for `username` in `dir`.
@@ -198,6 +251,9 @@ impl Drop for TestServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        // The helper's connections close before the database's cluster stops.
+        drop(self.helper.take());
+        drop(self.database.take());
     }
 }
 

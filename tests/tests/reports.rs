@@ -209,8 +209,7 @@ fn the_server_the_api_the_command_line_and_a_phone_give_the_hand_worked_numbers(
 
     // The server's command line, on the same data directory.
     let out = Command::new(server_binary())
-        .arg("--data")
-        .arg(server.dir.path())
+        .args(server.cli_args())
         .args(["report", "--org", &server.commune.to_string()])
         .args(["--period", "2026-10", "--json"])
         .output()
@@ -223,8 +222,7 @@ fn the_server_the_api_the_command_line_and_a_phone_give_the_hand_worked_numbers(
     let from_cli: Report = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(from_cli, on_phone, "the server's command line disagrees");
     let text = Command::new(server_binary())
-        .arg("--data")
-        .arg(server.dir.path())
+        .args(server.cli_args())
         .args(["report", "--org", &server.commune.to_string()])
         .args(["--period", "2026-10"])
         .output()
@@ -413,8 +411,7 @@ fn only_a_supervisor_phone_computes_the_commune_report() {
 
 fn server_cli(server: &TestServer, args: &[&str]) -> String {
     let out = Command::new(server_binary())
-        .arg("--data")
-        .arg(server.dir.path())
+        .args(server.cli_args())
         .args(args)
         .output()
         .unwrap();

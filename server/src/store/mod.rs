@@ -1,14 +1,19 @@
 //! Storage behind one trait (DESIGN.md §5, STYLE.md point 7).
 //!
 //! [`SyncStore`] is what the HTTP layer needs from a database, in backend-neutral terms: the
-//! embedded SQLite backend ([`sqlite::SqliteStore`]) is the default, PostgreSQL comes with the
-//! scale-out work. Every backend must pass the same conformance suite ([`conformance`]).
+//! embedded SQLite backend ([`sqlite::SqliteStore`]) is the default; PostgreSQL
+//! ([`postgres::PgStore`]) is for deployments with several server replicas. Every backend must
+//! pass the same conformance suite ([`conformance`]); [`pg_cluster`] gives tests a throwaway
+//! PostgreSQL.
 //!
 //! Methods are `async` so that a network database fits behind the same trait; the SQLite backend
 //! runs its blocking calls on tokio's blocking pool. Errors are [`StoreError`], which never
 //! carries a value from a record.
 
+pub mod any;
 pub mod conformance;
+pub mod pg_cluster;
+pub mod postgres;
 pub mod sqlite;
 
 use std::future::Future;
