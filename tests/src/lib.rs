@@ -161,6 +161,12 @@ impl TestServer {
         rt.block_on(f(store.clone()))
     }
 
+    /// Whether this server runs on PostgreSQL (`DONGHANH_E2E_BACKEND=postgres`).
+    #[must_use]
+    pub fn on_postgres(&self) -> bool {
+        self.database.is_some()
+    }
+
     /// The command-line arguments that point `donghanh-server` at this server's data: the
     /// data directory, and the database when it is PostgreSQL.
     #[must_use]
