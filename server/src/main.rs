@@ -805,14 +805,16 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(|e| e.to_string())?;
-    tmp.write_all(bytes).map_err(|e| e.to_string())?;
-    tmp.as_file().sync_all().map_err(|e| e.to_string())?;
+    // By kind only: an I/O error's own text names the path, which may hold a typed name.
+    let io = |e: std::io::Error| format!("file error: {}", std::io::Error::from(e.kind()));
+    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
     tmp.persist_noclobber(path).map_err(|e| {
         if e.error.kind() == std::io::ErrorKind::AlreadyExists {
             "the export file already exists and is not replaced".to_owned()
         } else {
-            e.error.to_string()
+            io(e.error)
         }
     })?;
     Ok(())

@@ -635,8 +635,12 @@ fn exists(_path: &Path) -> Failure {
 /// beside it, synced, then linked into place (a crash leaves no half-written export, and a file
 /// that appeared meanwhile is not replaced).
 fn write_new_file(path: &Path, bytes: &[u8]) -> CliResult {
-    use std::io::Write as _;
-    let io = |e: std::io::Error| Failure(messages::io_error(&e));
+    finish_new_file(new_file_beside(path)?, path, bytes)
+}
+
+/// The temporary file an export is written to, beside `path`, which must not exist: made
+/// before anything is logged or computed, so that an unwritable place fails first.
+fn new_file_beside(path: &Path) -> CliResult<tempfile::NamedTempFile> {
     if path.exists() {
         return Err(exists(path));
     }
@@ -644,7 +648,20 @@ fn write_new_file(path: &Path, bytes: &[u8]) -> CliResult {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(&parent).map_err(io)?;
+    tempfile::NamedTempFile::new_in(&parent).map_err(|e| export_io(&e))
+}
+
+/// A file error of an export, by its kind only: the error's own text names the path, and a
+/// path may hold a name someone typed.
+fn export_io(e: &std::io::Error) -> Failure {
+    Failure(messages::io_error(&std::io::Error::from(e.kind())))
+}
+
+/// Writes `bytes` into `tmp`, syncs it and links it into place at `path` without replacing
+/// anything.
+fn finish_new_file(mut tmp: tempfile::NamedTempFile, path: &Path, bytes: &[u8]) -> CliResult {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| export_io(&e);
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist_noclobber(path).map_err(|e| {
@@ -1119,9 +1136,8 @@ fn run(cli: &Cli) -> CliResult {
             use donghanh_core::report::books;
             let kind = books::BookKind::parse(book).map_err(donghanh_core::Error::from)?;
             let format = export_format(out)?;
-            if out.exists() {
-                return Err(exists(out));
-            }
+            // The file first: a place that cannot be written fails before anyone is logged.
+            let tmp = new_file_beside(out)?;
             let device = open_device(dir, pin(cli)?)?;
             let as_of = as_of.unwrap_or_else(|| donghanh_core::domain::vn_date(Utc::now()));
             let lines = device.book(kind, as_of, purpose)?;
@@ -1134,7 +1150,7 @@ fn run(cli: &Cli) -> CliResult {
                 ExportFormat::Csv => books::to_csv(kind, &lines),
             }
             .map_err(donghanh_core::Error::from)?;
-            write_new_file(out, &bytes)?;
+            finish_new_file(tmp, out, &bytes)?;
             println!("{}\t{}", out.display(), lines.len());
         }
         Command::Rejected => {

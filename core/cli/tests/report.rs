@@ -248,6 +248,17 @@ fn a_supervisor_prints_the_worked_commune_report_offline() {
         ]),
         "already exists",
     );
+    fails_with(
+        &bad(&[
+            "book",
+            "04",
+            "--purpose",
+            "x",
+            "--out",
+            &out("no-such-dir/e.xlsx"),
+        ]),
+        "file error",
+    );
     assert_eq!(pending(&dir), after);
     assert!(!files.path().join("b.xlsx").exists());
     // No file of the store holds the purpose in clear.
