@@ -497,11 +497,37 @@ impl Device {
         password: &str,
         label: &str,
     ) -> Result<Device> {
+        let login = crate::sync::client::Login {
+            server,
+            username,
+            password,
+            label,
+        };
+        let net = crate::sync::client::Http::new()?;
+        Self::enroll_via(dir, keystore, pin, CreateOptions::default(), &net, &login)
+    }
+
+    /// [`Device::enroll`] with explicit store options, over the given transport (the
+    /// simulation's in-process server, for one).
+    pub fn enroll_via(
+        dir: &Path,
+        keystore: &dyn KeyStore,
+        pin: &str,
+        options: CreateOptions,
+        net: &dyn crate::sync::client::Transport,
+        login: &crate::sync::client::Login<'_>,
+    ) -> Result<Device> {
         if Self::store_path(dir).exists() {
             return Err(crate::Error::AlreadyInitialised(Self::store_path(dir)));
         }
-        let creds = crate::sync::client::enroll(server, username, password, label)?;
-        let device = Self::init(dir, keystore, pin)?;
+        let creds = crate::sync::client::enroll(
+            net,
+            login.server,
+            login.username,
+            login.password,
+            login.label,
+        )?;
+        let device = Self::init_with(dir, keystore, pin, options)?;
         crate::sync::client::keep_credentials(&device.store, &creds)?;
         Ok(device)
     }
@@ -519,7 +545,7 @@ impl Device {
     /// One sync round: push the outbox, pull what changed, bootstrap granted scopes, purge
     /// revoked ones. A revoked device is wiped and answers [`crate::Error::DeviceRevoked`].
     pub fn sync(&self) -> Result<crate::sync::client::SyncReport> {
-        crate::sync::client::sync(&self.store, &crate::sync::client::NoListener)
+        self.sync_with(&crate::sync::client::NoListener)
     }
 
     /// [`Device::sync`], telling `listener` how it goes.
@@ -527,7 +553,17 @@ impl Device {
         &self,
         listener: &dyn crate::sync::client::SyncListener,
     ) -> Result<crate::sync::client::SyncReport> {
-        crate::sync::client::sync(&self.store, listener)
+        let net = crate::sync::client::Http::new()?;
+        crate::sync::client::sync(&self.store, &net, listener)
+    }
+
+    /// [`Device::sync_with`] over the given transport.
+    pub fn sync_via(
+        &self,
+        net: &dyn crate::sync::client::Transport,
+        listener: &dyn crate::sync::client::SyncListener,
+    ) -> Result<crate::sync::client::SyncReport> {
+        crate::sync::client::sync(&self.store, net, listener)
     }
 
     /// The enrolled user's role, once enrolled (`None` also for a stored role this build does
@@ -553,7 +589,8 @@ impl Device {
     /// are shown to the supervisor and never logged. A user of another role gets
     /// [`Error::SupervisorOnly`].
     pub fn conflicts(&self) -> Result<Vec<crate::sync::client::Conflict>> {
-        crate::sync::client::conflicts(&self.store)
+        let net = crate::sync::client::Http::new()?;
+        crate::sync::client::conflicts(&self.store, &net)
     }
 
     /// Resolves an open conflict: `restore` puts the losing value back (a new change on the
@@ -561,7 +598,8 @@ impl Device {
     /// Online. [`Error::NotFound`] (kind `conflict`) for a conflict that is not open in this
     /// supervisor's cases; [`Error::SupervisorOnly`] for another role.
     pub fn resolve_conflict(&self, id: uuid::Uuid, restore: bool) -> Result<()> {
-        crate::sync::client::resolve_conflict(&self.store, id, restore)
+        let net = crate::sync::client::Http::new()?;
+        crate::sync::client::resolve_conflict(&self.store, &net, id, restore)
     }
 
     /// The staff directory last downloaded by a sync, by username: a supervisor's colleagues;

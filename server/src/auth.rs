@@ -102,6 +102,19 @@ pub fn new_token() -> Result<String, ApiError> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// Whether a token proposed by a device has the shape of one [`new_token`] makes: 32 bytes in
+/// URL-safe base64 without padding (so as strong, and never empty).
+#[must_use]
+pub fn is_token_shaped(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && URL_SAFE_NO_PAD
+            .decode(token)
+            .is_ok_and(|bytes| bytes.len() == 32)
+}
+
 /// What the server stores of a token.
 #[must_use]
 pub fn token_hash(token: &str) -> Vec<u8> {
@@ -214,7 +227,15 @@ pub async fn refresh<S: SyncStore>(
     let device_id = Id::from(req.device_id);
     access_expiry(state.config.access_ttl_seconds)?;
     let store = &*state.store;
-    let new_refresh = new_token()?;
+    let new_refresh = match req.next_refresh_token {
+        Some(proposed) if is_token_shaped(&proposed) => proposed,
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "next_refresh_token must be 43 characters of URL-safe base64".into(),
+            ));
+        }
+        None => new_token()?,
+    };
     let rotated = store
         .rotate_refresh(
             device_id,

@@ -241,6 +241,14 @@ fn schemas() -> Value {
             json!({
                 "device_id": uuid("The device the refresh token was issued to."),
                 "refresh_token": string("The current refresh token."),
+                "next_refresh_token": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{43}$",
+                    "description": "The refresh token the device proposes to get in exchange \
+                        (32 random bytes, URL-safe base64 without padding), kept on the device \
+                        before it asks: a lost answer is then asked again with the same pair \
+                        and answered again. Without it the server makes the new token.",
+                },
             }),
         ),
         "MutationOp": enumeration(

@@ -218,6 +218,64 @@ async fn volunteer_enrolls_a_device_and_rotates_tokens() {
     s.stop().await;
 }
 
+/// Found by the simulation (issue 6): a token exchange whose answer was lost used to lock the
+/// device out for good (the server had rotated to a token nobody kept). The device now proposes
+/// the next token and keeps it before asking; asking again with the same pair is answered.
+#[tokio::test]
+async fn a_token_exchange_whose_answer_was_lost_is_answered_again() {
+    let s = Server::start().await;
+    let e: EnrollResponse = s
+        .enroll("tnv.hoa", VOLUNTEER_PW)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let exchange = |old: &str, next: Option<&str>| {
+        let mut body = json!({"device_id": e.device_id, "refresh_token": old});
+        if let Some(next) = next {
+            body["next_refresh_token"] = json!(next);
+        }
+        s.post("/v1/token").json(&body).send()
+    };
+    let next = "q".repeat(42) + "A";
+    for _ in 0..2 {
+        let resp = exchange(&e.tokens.refresh_token, Some(&next))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let t: Tokens = resp.json().await.unwrap();
+        assert_eq!(t.refresh_token, next);
+    }
+    // The old token with another proposal is a second use: refused.
+    let other = "w".repeat(42) + "A";
+    error(
+        exchange(&e.tokens.refresh_token, Some(&other))
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorised",
+        &other,
+    )
+    .await;
+    // A proposal that is not a token's shape is refused before anything changes.
+    for bad in ["", "short", &"q".repeat(44), &("q".repeat(42) + "!")] {
+        error(
+            exchange(&next, Some(bad)).await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            bad,
+        )
+        .await;
+    }
+    let resp = exchange(&next, None).await.unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "the refused proposals changed nothing"
+    );
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn wrong_passwords_are_refused_then_rate_limited() {
     let s = Server::start().await;

@@ -146,6 +146,14 @@ pub struct RefreshRequest {
     pub device_id: Uuid,
     /// The current refresh token.
     pub refresh_token: String,
+    /// The refresh token the device proposes to get in exchange, kept on the device before it
+    /// asks. It makes the exchange idempotent: if the answer is lost, the device asks again
+    /// with the same pair and the server, which already holds the proposed token, answers
+    /// again, where a token the server made would be lost with its answer and lock the device
+    /// out. 43 characters of URL-safe base64 (32 random bytes). Without it the server makes
+    /// the new token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_refresh_token: Option<String>,
 }
 
 /// What a mutation does to its record.

@@ -75,6 +75,7 @@ fn enrolment_and_tokens_are_frozen() {
     frozen(
         "refresh_request",
         &RefreshRequest {
+            next_refresh_token: None,
             device_id: DEVICE,
             refresh_token: "ref.TOKEN".into(),
         },

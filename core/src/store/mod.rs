@@ -67,6 +67,13 @@ pub struct CreateOptions {
     pub pin_iterations: u32,
 }
 
+/// The fewest PIN iterations a new store takes: [`crypto::MIN_PIN_ITERATIONS`], except in the
+/// simulation's test builds (the `simulation` feature with debug assertions; see Cargo.toml).
+#[cfg(not(all(feature = "simulation", debug_assertions)))]
+const PIN_ITERATIONS_FLOOR: u32 = crypto::MIN_PIN_ITERATIONS;
+#[cfg(all(feature = "simulation", debug_assertions))]
+const PIN_ITERATIONS_FLOOR: u32 = 1;
+
 impl Default for CreateOptions {
     fn default() -> Self {
         Self {
@@ -273,7 +280,7 @@ impl Store {
         if path.exists() {
             return Err(Error::AlreadyInitialised(path.to_owned()));
         }
-        let iterations = NonZeroU32::new(options.pin_iterations.max(crypto::MIN_PIN_ITERATIONS))
+        let iterations = NonZeroU32::new(options.pin_iterations.max(PIN_ITERATIONS_FLOOR))
             .ok_or(Error::CorruptKeys)?;
         let tmp = path.with_extension("creating");
         for stale in [tmp.clone(), PathBuf::from(format!("{}-wal", tmp.display()))] {

@@ -72,6 +72,11 @@ pub struct Credentials {
     /// The key lease the server last gave, in seconds.
     #[serde(default = "default_lease")]
     pub lease_seconds: u64,
+    /// The refresh token this device proposed in an exchange whose answer has not arrived:
+    /// the next exchange proposes it again, so that a lost answer never locks the device out
+    /// (see [`RefreshRequest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_refresh_token: Option<String>,
 }
 
 /// The lease assumed for credentials stored before leases were kept: the server's default.
@@ -84,6 +89,27 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("server", &self.server)
             .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a user types to enrol a device.
+#[derive(Clone, Copy)]
+pub struct Login<'a> {
+    /// The server's base address.
+    pub server: &'a str,
+    /// The username.
+    pub username: &'a str,
+    /// The password.
+    pub password: &'a str,
+    /// What the device is called in the server's device list.
+    pub label: &'a str,
+}
+
+impl std::fmt::Debug for Login<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("server", &self.server)
             .finish_non_exhaustive()
     }
 }
@@ -109,39 +135,168 @@ fn install_crypto_provider() {
     });
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Network(format!("cannot start the sync runtime: {e}")))
-}
-
-fn http() -> Result<reqwest::Client> {
-    install_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .map_err(|e| Error::Network(e.without_url().to_string()))
-}
-
 fn url(server: &str, path: &str) -> String {
     format!("{}{path}", server.trim_end_matches('/'))
 }
 
-/// Sends a request with the protocol header and checks the server's: a server that speaks
-/// another protocol version is refused before its body is read.
-async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-    let resp = req
-        .header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string())
-        .send()
-        .await
-        .map_err(|e| Error::Network(e.without_url().to_string()))?;
-    let version = resp
-        .headers()
-        .get(PROTOCOL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim);
-    if version != Some(PROTOCOL_VERSION.to_string().as_str()) {
+/// The HTTP methods the protocol uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `POST` with a JSON body.
+    Post,
+}
+
+/// One request of the sync protocol, as the client makes it: a path (with its query) under the
+/// server's base address, the access token, and a JSON body for `POST`.
+#[derive(Clone)]
+pub struct WireRequest {
+    /// The method.
+    pub method: Method,
+    /// Path and query, e.g. `/v1/pull?cursor=3`.
+    pub path: String,
+    /// The access token, sent as `Authorization: Bearer`.
+    pub bearer: Option<String>,
+    /// The JSON body of a `POST`.
+    pub body: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WireRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Neither the token nor the body (which may carry sealed-then-opened records) is shown.
+        f.debug_struct("WireRequest")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("body_bytes", &self.body.as_ref().map(Vec::len))
+            .finish_non_exhaustive()
+    }
+}
+
+impl WireRequest {
+    fn get(path: impl Into<String>, bearer: Option<&str>) -> Self {
+        Self {
+            method: Method::Get,
+            path: path.into(),
+            bearer: bearer.map(str::to_owned),
+            body: None,
+        }
+    }
+
+    fn post(path: impl Into<String>, bearer: Option<&str>, body: &impl Serialize) -> Result<Self> {
+        let body = serde_json::to_vec(body)
+            .map_err(|_| Error::Network("a request could not be encoded".into()))?;
+        Ok(Self {
+            method: Method::Post,
+            path: path.into(),
+            bearer: bearer.map(str::to_owned),
+            body: Some(body),
+        })
+    }
+}
+
+/// The server's whole answer to one [`WireRequest`].
+#[derive(Clone)]
+pub struct WireResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The protocol header the server sent, if any.
+    pub protocol: Option<String>,
+    /// The body, decompressed.
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for WireResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireResponse")
+            .field("status", &self.status)
+            .field("protocol", &self.protocol)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// How the sync client reaches its server: one request, one whole answer, blocking. In the
+/// field this is [`Http`]; the deterministic simulation (`tests/sim`) serves the real server's
+/// router in the same process and drops, duplicates, delays and cuts exchanges by a seed.
+///
+/// An exchange that may or may not have reached the server fails with [`Error::Network`]: the
+/// protocol is built so that sending it again is always safe (DESIGN.md §3).
+pub trait Transport: Send + Sync {
+    /// Sends `request` to the server at `server` (the base address the device enrolled with)
+    /// and waits for the whole answer.
+    fn exchange(&self, server: &str, request: WireRequest) -> Result<WireResponse>;
+}
+
+/// HTTP over reqwest (rustls with ring, no OpenSSL) on a small current-thread runtime the
+/// client owns.
+#[derive(Debug)]
+pub struct Http {
+    client: reqwest::Client,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Http {
+    /// A client with the protocol's timeouts.
+    pub fn new() -> Result<Self> {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Network(e.without_url().to_string()))?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Network(format!("cannot start the sync runtime: {e}")))?;
+        Ok(Self { client, rt })
+    }
+}
+
+impl Transport for Http {
+    fn exchange(&self, server: &str, request: WireRequest) -> Result<WireResponse> {
+        let target = url(server, &request.path);
+        let mut req = match request.method {
+            Method::Get => self.client.get(target),
+            Method::Post => self.client.post(target),
+        };
+        req = req.header(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string());
+        if let Some(bearer) = &request.bearer {
+            req = req.bearer_auth(bearer);
+        }
+        if let Some(body) = request.body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        self.rt.block_on(async {
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| Error::Network(e.without_url().to_string()))?;
+            let status = resp.status().as_u16();
+            let protocol = resp
+                .headers()
+                .get(PROTOCOL_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned());
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| Error::Network(e.without_url().to_string()))?;
+            Ok(WireResponse {
+                status,
+                protocol,
+                body: body.to_vec(),
+            })
+        })
+    }
+}
+
+/// Sends a request and checks the server's protocol header: a server that speaks another
+/// protocol version is refused before its body is read.
+fn send(net: &dyn Transport, server: &str, request: WireRequest) -> Result<WireResponse> {
+    let resp = net.exchange(server, request)?;
+    if resp.protocol.as_deref() != Some(PROTOCOL_VERSION.to_string().as_str()) {
         return Err(Error::Network(format!(
             "the server does not speak protocol version {PROTOCOL_VERSION}"
         )));
@@ -150,58 +305,86 @@ async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
 }
 
 /// Maps an error answer to [`Error::Server`] (or [`Error::DeviceRevoked`]).
-async fn refusal(resp: reqwest::Response) -> Error {
-    let status = resp.status();
-    match resp.json::<ErrorBody>().await {
+fn refusal(resp: &WireResponse) -> Error {
+    match serde_json::from_slice::<ErrorBody>(&resp.body) {
         Ok(body) if body.code == codes::DEVICE_REVOKED => Error::DeviceRevoked,
         Ok(body) => Error::Server {
             code: body.code,
             message: body.message,
         },
-        Err(_) => Error::Network(format!("the server answered {status}")),
+        Err(_) => Error::Network(format!("the server answered {}", resp.status)),
     }
 }
 
+/// Decodes an answer's body. The error names where the body broke off, never a value in it.
+fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        Error::Network(format!(
+            "the server's answer could not be read ({:?} error at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
 /// Sends a request and decodes the answer, mapping the error shape to [`Error::Server`].
-async fn call<T: DeserializeOwned>(req: reqwest::RequestBuilder) -> Result<T> {
-    let resp = send(req).await?;
-    if resp.status().is_success() {
-        return resp
-            .json::<T>()
-            .await
-            .map_err(|e| Error::Network(e.without_url().to_string()));
+fn call<T: DeserializeOwned>(net: &dyn Transport, server: &str, request: WireRequest) -> Result<T> {
+    let resp = send(net, server, request)?;
+    if (200..300).contains(&resp.status) {
+        return decode(&resp.body);
     }
-    Err(refusal(resp).await)
+    Err(refusal(&resp))
+}
+
+/// Like [`call`] for an endpoint that answers 204 with no body.
+fn call_empty(net: &dyn Transport, server: &str, request: WireRequest) -> Result<()> {
+    let resp = send(net, server, request)?;
+    if (200..300).contains(&resp.status) {
+        return Ok(());
+    }
+    Err(refusal(&resp))
 }
 
 /// Enrols with the server; returns the credentials to keep.
 pub(crate) fn enroll(
+    net: &dyn Transport,
     server: &str,
     username: &str,
     password: &str,
     label: &str,
 ) -> Result<Credentials> {
-    let client = http()?;
-    runtime()?.block_on(async {
-        let body = EnrollRequest {
-            username: username.to_owned(),
-            password: password.to_owned(),
-            device_label: label.to_owned(),
-        };
-        let e: EnrollResponse = call(client.post(url(server, "/v1/enroll")).json(&body)).await?;
-        let role = serde_json::to_value(e.role)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        Ok(Credentials {
-            server: server.to_owned(),
-            device_id: e.device_id,
-            user_id: e.user_id,
-            role,
-            refresh_token: e.tokens.refresh_token,
-            lease_seconds: e.key_lease_seconds,
-        })
+    let body = EnrollRequest {
+        username: username.to_owned(),
+        password: password.to_owned(),
+        device_label: label.to_owned(),
+    };
+    let e: EnrollResponse = call(net, server, WireRequest::post("/v1/enroll", None, &body)?)?;
+    let role = serde_json::to_value(e.role)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Ok(Credentials {
+        server: server.to_owned(),
+        device_id: e.device_id,
+        user_id: e.user_id,
+        role,
+        refresh_token: e.tokens.refresh_token,
+        lease_seconds: e.key_lease_seconds,
+        next_refresh_token: None,
     })
+}
+
+/// A fresh refresh token to propose: 32 random bytes in URL-safe base64, as the server makes
+/// its own.
+fn new_refresh_token() -> Result<String> {
+    use base64::Engine as _;
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| Error::Storage("random generator failed".into()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn load_credentials(store: &Store) -> Result<Credentials> {
@@ -272,8 +455,7 @@ impl SyncListener for NoListener {}
 /// One connection's worth of what a round needs.
 struct Round<'a> {
     store: &'a Store,
-    client: reqwest::Client,
-    rt: tokio::runtime::Runtime,
+    net: &'a dyn Transport,
     creds: Credentials,
     bearer: String,
     listener: &'a dyn SyncListener,
@@ -282,11 +464,8 @@ struct Round<'a> {
     batch_acks: bool,
 }
 
-/// What every online call starts with: the credentials, a client, a runtime and a fresh
-/// access token.
+/// What every online call starts with: the credentials and a fresh access token.
 struct Online {
-    client: reqwest::Client,
-    rt: tokio::runtime::Runtime,
     creds: Credentials,
     bearer: String,
 }
@@ -295,18 +474,33 @@ impl Online {
     /// Trades the stored refresh token for fresh tokens and stores the rotated one before
     /// anything else (so a crash never loses it). A revoked device is wiped here, tells
     /// `listener`, and answers [`Error::DeviceRevoked`].
-    fn connect(store: &Store, listener: &dyn SyncListener) -> Result<Online> {
-        let client = http()?;
-        let rt = runtime()?;
+    fn connect(store: &Store, net: &dyn Transport, listener: &dyn SyncListener) -> Result<Online> {
         let turn = TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
         let mut creds = load_credentials(store)?;
-        let refreshed: Result<Tokens> =
-            rt.block_on(call(client.post(url(&creds.server, "/v1/token")).json(
+        // The token to get in exchange is chosen, and kept, before anything is sent: whether
+        // or not the answer arrives, the device knows the token the server may now hold.
+        let next = match &creds.next_refresh_token {
+            Some(next) => next.clone(),
+            None => {
+                let next = new_refresh_token()?;
+                creds.next_refresh_token = Some(next.clone());
+                save_credentials(store, &creds)?;
+                next
+            }
+        };
+        let refreshed: Result<Tokens> = call(
+            net,
+            &creds.server,
+            WireRequest::post(
+                "/v1/token",
+                None,
                 &RefreshRequest {
                     device_id: creds.device_id,
                     refresh_token: creds.refresh_token.clone(),
+                    next_refresh_token: Some(next),
                 },
-            )));
+            )?,
+        );
         let tokens = match refreshed {
             Ok(t) => t,
             Err(Error::DeviceRevoked) => {
@@ -320,11 +514,10 @@ impl Online {
             Err(e) => return Err(e),
         };
         creds.refresh_token.clone_from(&tokens.refresh_token);
+        creds.next_refresh_token = None;
         save_credentials(store, &creds)?;
         drop(turn);
         Ok(Online {
-            client,
-            rt,
             creds,
             bearer: tokens.access_token,
         })
@@ -332,18 +525,16 @@ impl Online {
 }
 
 /// One sync round (see the module notes).
-pub(crate) fn sync(store: &Store, listener: &dyn SyncListener) -> Result<SyncReport> {
+pub(crate) fn sync(
+    store: &Store,
+    net: &dyn Transport,
+    listener: &dyn SyncListener,
+) -> Result<SyncReport> {
     // 1. Tokens.
-    let Online {
-        client,
-        rt,
-        creds,
-        bearer,
-    } = Online::connect(store, listener)?;
+    let Online { creds, bearer } = Online::connect(store, net, listener)?;
     let mut round = Round {
         store,
-        client,
-        rt,
+        net,
         creds,
         bearer,
         listener,
@@ -357,12 +548,11 @@ pub(crate) fn sync(store: &Store, listener: &dyn SyncListener) -> Result<SyncRep
     // 5. The staff directory: a supervisor's, to assign work offline; a counsellor's (their
     // own entry), for the community point their sessions are planned at.
     if round.creds.role == "supervisor" || round.creds.role == "counsellor" {
-        let directory: Directory = round.rt.block_on(call(
-            round
-                .client
-                .get(url(&round.creds.server, "/v1/directory"))
-                .bearer_auth(&round.bearer),
-        ))?;
+        let directory: Directory = call(
+            net,
+            &round.creds.server,
+            WireRequest::get("/v1/directory", Some(&round.bearer)),
+        )?;
         let raw = serde_json::to_vec(&directory.users).map_err(|_| Error::CorruptKeys)?;
         store.write(|w| w.put_directory(&raw))?;
     }
@@ -383,12 +573,15 @@ impl Round<'_> {
             }
             self.listener.progress(SyncPhase::Pushing, &self.report);
             let sent = batch.len();
-            let resp: PushResponse = self.rt.block_on(call(
-                self.client
-                    .post(url(&self.creds.server, "/v1/push"))
-                    .bearer_auth(&self.bearer)
-                    .json(&PushRequest { mutations: batch }),
-            ))?;
+            let resp: PushResponse = call(
+                self.net,
+                &self.creds.server,
+                WireRequest::post(
+                    "/v1/push",
+                    Some(&self.bearer),
+                    &PushRequest { mutations: batch },
+                )?,
+            )?;
             if resp.receipts.len() != sent {
                 return Err(Error::Network(
                     "the server answered a push with the wrong receipts".into(),
@@ -425,8 +618,7 @@ impl Round<'_> {
             self.listener.progress(SyncPhase::Pulling, &self.report);
             let cursor = self.store.read(|r| r.pull_cursor())?;
             match fetch_page(
-                &self.rt,
-                &self.client,
+                self.net,
                 &self.creds.server,
                 &self.bearer,
                 cursor,
@@ -454,8 +646,7 @@ impl Round<'_> {
                 let applying = s.spawn(|| store.write(|w| w.apply_page(&page)));
                 let next = page.has_more.then(|| {
                     fetch_page(
-                        &self.rt,
-                        &self.client,
+                        self.net,
                         &self.creds.server,
                         &self.bearer,
                         page.next_cursor,
@@ -502,8 +693,7 @@ impl Round<'_> {
                             .progress(SyncPhase::Bootstrapping, &self.report);
                         self.report.pulled += bootstrap(
                             self.store,
-                            &self.client,
-                            &self.rt,
+                            self.net,
                             &self.creds.server,
                             &self.bearer,
                             scope,
@@ -560,12 +750,11 @@ impl Round<'_> {
                             })
                             .collect(),
                     };
-                    let sent: Result<()> = self.rt.block_on(call_empty(
-                        self.client
-                            .post(url(&self.creds.server, "/v1/scopes/acks"))
-                            .bearer_auth(&self.bearer)
-                            .json(&body),
-                    ));
+                    let sent: Result<()> = call_empty(
+                        self.net,
+                        &self.creds.server,
+                        WireRequest::post("/v1/scopes/acks", Some(&self.bearer), &body)?,
+                    );
                     match sent {
                         Ok(()) => self.store.write(|w| w.finish_scope_tasks(&acks))?,
                         // A server without the batch route: one request per acknowledgement.
@@ -581,12 +770,11 @@ impl Round<'_> {
                         kind: *kind,
                         op_id: *op_id,
                     };
-                    let sent: Result<()> = self.rt.block_on(call_empty(
-                        self.client
-                            .post(url(&self.creds.server, "/v1/scopes/ack"))
-                            .bearer_auth(&self.bearer)
-                            .json(&body),
-                    ));
+                    let sent: Result<()> = call_empty(
+                        self.net,
+                        &self.creds.server,
+                        WireRequest::post("/v1/scopes/ack", Some(&self.bearer), &body)?,
+                    );
                     match sent {
                         Ok(_) => {}
                         // An event the server no longer knows for us: nothing to acknowledge.
@@ -602,37 +790,26 @@ impl Round<'_> {
 
 /// One pull page from `cursor`, its records kept as JSON text (parsed once, into their entity).
 fn fetch_page(
-    rt: &tokio::runtime::Runtime,
-    client: &reqwest::Client,
+    net: &dyn Transport,
     server: &str,
     bearer: &str,
     cursor: u64,
     max_bytes: u32,
 ) -> Result<PullPage<RawJson>> {
-    rt.block_on(call(
-        client
-            .get(url(
-                server,
-                &format!("/v1/pull?cursor={cursor}&max_bytes={max_bytes}"),
-            ))
-            .bearer_auth(bearer),
-    ))
-}
-
-/// Like [`call`] for an endpoint that answers 204 with no body.
-async fn call_empty(req: reqwest::RequestBuilder) -> Result<()> {
-    let resp = send(req).await?;
-    if resp.status().is_success() {
-        return Ok(());
-    }
-    Err(refusal(resp).await)
+    call(
+        net,
+        server,
+        WireRequest::get(
+            format!("/v1/pull?cursor={cursor}&max_bytes={max_bytes}"),
+            Some(bearer),
+        ),
+    )
 }
 
 /// Downloads a newly granted scope from snapshot pages.
 fn bootstrap(
     store: &Store,
-    client: &reqwest::Client,
-    rt: &tokio::runtime::Runtime,
+    net: &dyn Transport,
     server: &str,
     bearer: &str,
     scope: &str,
@@ -646,7 +823,7 @@ fn bootstrap(
             path.push_str(&format!("&after={a}"));
         }
         let page: Result<SnapshotPage<RawJson>> =
-            rt.block_on(call(client.get(url(server, &path)).bearer_auth(bearer)));
+            call(net, server, WireRequest::get(path, Some(bearer)));
         let page = match page {
             Ok(p) => p,
             // Granted then revoked again before we asked: nothing to fetch.
@@ -758,17 +935,14 @@ fn conflict_refusal(e: Error) -> Error {
 }
 
 /// The open conflicts in the supervisor's cases, oldest first. Online: asks the server.
-pub(crate) fn conflicts(store: &Store) -> Result<Vec<Conflict>> {
-    let online = Online::connect(store, &NoListener)?;
-    let list: ConflictList<serde_json::Value> = online
-        .rt
-        .block_on(call(
-            online
-                .client
-                .get(url(&online.creds.server, "/v1/conflicts"))
-                .bearer_auth(&online.bearer),
-        ))
-        .map_err(conflict_refusal)?;
+pub(crate) fn conflicts(store: &Store, net: &dyn Transport) -> Result<Vec<Conflict>> {
+    let online = Online::connect(store, net, &NoListener)?;
+    let list: ConflictList<serde_json::Value> = call(
+        net,
+        &online.creds.server,
+        WireRequest::get("/v1/conflicts", Some(&online.bearer)),
+    )
+    .map_err(conflict_refusal)?;
     Ok(list
         .conflicts
         .into_iter()
@@ -778,19 +952,21 @@ pub(crate) fn conflicts(store: &Store) -> Result<Vec<Conflict>> {
 
 /// Resolves an open conflict: `restore` puts the losing value back (as a new change that
 /// reaches the devices at their next sync), otherwise the current value stays.
-pub(crate) fn resolve_conflict(store: &Store, id: uuid::Uuid, restore: bool) -> Result<()> {
-    let online = Online::connect(store, &NoListener)?;
-    online
-        .rt
-        .block_on(call_empty(
-            online
-                .client
-                .post(url(
-                    &online.creds.server,
-                    &format!("/v1/conflicts/{id}/resolve"),
-                ))
-                .bearer_auth(&online.bearer)
-                .json(&ResolveConflict { restore }),
-        ))
-        .map_err(conflict_refusal)
+pub(crate) fn resolve_conflict(
+    store: &Store,
+    net: &dyn Transport,
+    id: uuid::Uuid,
+    restore: bool,
+) -> Result<()> {
+    let online = Online::connect(store, net, &NoListener)?;
+    call_empty(
+        net,
+        &online.creds.server,
+        WireRequest::post(
+            format!("/v1/conflicts/{id}/resolve"),
+            Some(&online.bearer),
+            &ResolveConflict { restore },
+        )?,
+    )
+    .map_err(conflict_refusal)
 }

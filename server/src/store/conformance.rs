@@ -528,6 +528,19 @@ async fn devices_tokens_and_revocation<S: SyncStore>(store: &S, user: Id) {
             .await
             .unwrap()
     );
+    // The same rotation asked again (its answer was lost) holds: the device has r2.
+    assert!(
+        store
+            .rotate_refresh(device.id, b"r1".to_vec(), b"r2".to_vec())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotate_refresh(device.id, b"r1".to_vec(), b"r3".to_vec())
+            .await
+            .unwrap()
+    );
 
     let grant = AccessGrant {
         device: device.id,

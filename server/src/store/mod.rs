@@ -103,8 +103,10 @@ pub trait SyncStore: Send + Sync + 'static {
         id: Id,
         at: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Replaces the device's refresh-token hash if (and only if) it is `old`. Returns whether it
-    /// was replaced: a refresh token works once.
+    /// Replaces the device's refresh-token hash if (and only if) it is `old`, and answers true
+    /// as well when it already is `new` (the same rotation asked again after its answer was
+    /// lost; `new` is then the device's own proposal, which nobody else knows). Returns whether
+    /// the device now holds `new`: a refresh token works once. Never for a revoked device.
     fn rotate_refresh(
         &self,
         device: Id,

@@ -1376,7 +1376,8 @@ impl SyncStore for PgStore {
             client,
             execute,
             "UPDATE devices SET refresh_hash = $3
-             WHERE id = $1 AND refresh_hash = $2 AND revoked_at IS NULL",
+             WHERE id = $1 AND (refresh_hash = $2 OR refresh_hash = $3)
+               AND revoked_at IS NULL",
             device.uuid(),
             old,
             new

@@ -1312,7 +1312,8 @@ impl SyncStore for SqliteStore {
             let n = c
                 .execute(
                     "UPDATE devices SET refresh_hash = ?3
-                     WHERE id = ?1 AND refresh_hash = ?2 AND revoked_at IS NULL",
+                     WHERE id = ?1 AND (refresh_hash = ?2 OR refresh_hash = ?3)
+                       AND revoked_at IS NULL",
                     params![id_blob(device), old, new],
                 )
                 .map_err(db_err)?;
