@@ -602,6 +602,24 @@ impl Device {
         crate::sync::client::resolve_conflict(&self.store, &net, id, restore)
     }
 
+    /// [`Device::conflicts`] over the given transport.
+    pub fn conflicts_via(
+        &self,
+        net: &dyn crate::sync::client::Transport,
+    ) -> Result<Vec<crate::sync::client::Conflict>> {
+        crate::sync::client::conflicts(&self.store, net)
+    }
+
+    /// [`Device::resolve_conflict`] over the given transport.
+    pub fn resolve_conflict_via(
+        &self,
+        net: &dyn crate::sync::client::Transport,
+        id: uuid::Uuid,
+        restore: bool,
+    ) -> Result<()> {
+        crate::sync::client::resolve_conflict(&self.store, net, id, restore)
+    }
+
     /// The staff directory last downloaded by a sync, by username: a supervisor's colleagues;
     /// for a counsellor, their own entry (with their community point).
     pub fn directory(&self) -> Result<Vec<donghanh_protocol::DirectoryEntry>> {

@@ -108,8 +108,12 @@ pub struct Outcome {
     pub revocations: u64,
     /// Scopes purged from phones.
     pub purges: u64,
+    /// Conflicts the supervisor resolved (kept or restored).
+    pub resolved: u64,
     /// A digest of the trace (two runs of one seed must agree).
     pub trace_digest: String,
+    /// The trace of this run (not summed by [`Outcome::add`]).
+    pub trace: Vec<String>,
 }
 
 impl Outcome {
@@ -128,6 +132,7 @@ impl Outcome {
         self.reassignments += other.reassignments;
         self.revocations += other.revocations;
         self.purges += other.purges;
+        self.resolved += other.resolved;
     }
 
     /// Every fault injected.
@@ -446,6 +451,8 @@ struct World {
     cases: Vec<Case>,
     out: Outcome,
     edits: u64,
+    /// Restores of a losing value by record: (answered, possibly applied).
+    restores: HashMap<Id, (u64, u64)>,
 }
 
 type Check<T> = std::result::Result<T, String>;
@@ -497,6 +504,7 @@ impl World {
             cases: Vec::new(),
             out: Outcome::default(),
             edits: 0,
+            restores: HashMap::new(),
         };
         world.build_commune(options);
         world
@@ -661,34 +669,34 @@ impl World {
             .filter(|&i| self.phones[i].device.is_some())
             .collect();
         match roll {
-            0..30 => {
+            0..28 => {
                 let Some(p) = self.pick(&phones) else {
                     return Ok(());
                 };
                 self.sync(n, p, false).map(|_| ())
             }
-            30..45 => {
+            28..40 => {
                 let Some(p) = self.pick(&phones) else {
                     return Ok(());
                 };
                 self.visit(n, p)
             }
-            45..60 => {
+            40..60 => {
                 let Some(p) = self.pick(&phones) else {
                     return Ok(());
                 };
                 self.edit(n, p)
             }
-            60..65 => self.new_case(n),
-            65..73 => self.reassign(n),
-            73..77 => {
+            60..64 => self.new_case(n),
+            64..72 => self.reassign(n),
+            72..76 => {
                 let mut net = self.net.lock();
                 net.server.restart();
                 net.restarts += 1;
                 net.trace.push(format!("{n}: server restart"));
                 Ok(())
             }
-            77..80 => {
+            76..78 => {
                 let mut net = self.net.lock();
                 let removed = net
                     .server
@@ -697,7 +705,7 @@ impl World {
                 net.trace.push(format!("{n}: compact: {removed} removed"));
                 Ok(())
             }
-            80..87 => {
+            78..85 => {
                 let mut net = self.net.lock();
                 if net.held.is_empty() {
                     return Ok(());
@@ -716,13 +724,14 @@ impl World {
                 }
                 Ok(())
             }
-            87..93 => {
+            85..90 => {
                 let Some(p) = self.pick(&phones) else {
                     return Ok(());
                 };
                 self.reopen(n, p)
             }
-            93..95 => self.revoke(n),
+            90..92 => self.revoke(n),
+            92..97 => self.resolve(n),
             _ => {
                 // Two phones sync back to back: edits cross on the server.
                 let Some(a) = self.pick(&phones) else {
@@ -787,9 +796,13 @@ impl World {
         }
     }
 
+    /// One of the cases the phone holds now (in creation order, so the choice replays).
     fn held_case(&mut self, phone: usize) -> Option<(usize, Person)> {
-        let idx: Vec<usize> = (0..self.cases.len()).collect();
-        let c = self.pick(&idx)?;
+        let device = self.phones[phone].device();
+        let held: Vec<usize> = (0..self.cases.len())
+            .filter(|&c| device.person(self.cases[c].person).is_ok())
+            .collect();
+        let c = self.pick(&held)?;
         let person = self.phones[phone]
             .device()
             .person(self.cases[c].person)
@@ -820,11 +833,43 @@ impl World {
     }
 
     fn edit(&mut self, n: usize, phone: usize) -> Check<()> {
-        let Some((c, mut person)) = self.held_case(phone) else {
+        let Some((c, person)) = self.held_case(phone) else {
             return Ok(());
         };
+        // Mostly the phone number: two phones editing one field is what makes conflicts.
+        let phone_field = self.rng.random_bool(0.7);
+        self.edit_field(n, phone, c, person, phone_field)?;
+        // Half the time another phone holding the case edits the same field before either
+        // syncs: the server merges them, and keeps the losing value as a conflict.
+        if self.rng.random_bool(0.5) {
+            let others: Vec<usize> = self
+                .live_phones()
+                .into_iter()
+                .filter(|&p| {
+                    p != phone && self.phones[p].device().person(self.cases[c].person).is_ok()
+                })
+                .collect();
+            if let Some(other) = self.pick(&others) {
+                let person = self.phones[other]
+                    .device()
+                    .person(self.cases[c].person)
+                    .map_err(|e| format!("a held case did not read: {e}"))?;
+                self.edit_field(n, other, c, person, phone_field)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn edit_field(
+        &mut self,
+        n: usize,
+        phone: usize,
+        c: usize,
+        mut person: Person,
+        phone_field: bool,
+    ) -> Check<()> {
         self.edits += 1;
-        let field = if self.rng.random_bool(0.5) {
+        let field = if phone_field {
             person.phone = Some(format!("09{:08}", self.edits));
             "phone"
         } else {
@@ -913,6 +958,58 @@ impl World {
             self.users[to].username
         ));
         self.note_mutations(sup)
+    }
+
+    /// The supervisor lists the open conflicts and resolves one, keeping the current value or
+    /// restoring the one that lost (a change made by the server, counted as a mutation).
+    fn resolve(&mut self, n: usize) -> Check<()> {
+        let Some(sup) = self.supervisor_phone() else {
+            return Ok(());
+        };
+        let list = match self.phones[sup].device().conflicts_via(&self.net) {
+            Ok(list) => list,
+            Err(e @ (Error::Network(_) | Error::Server { .. })) => {
+                self.trace(format!("{n}: conflicts: failed: {}", err_code(&e)));
+                return Ok(());
+            }
+            Err(e) => return Err(format!("listing conflicts failed with {e}")),
+        };
+        let Some(c) = self.pick(&(0..list.len()).collect::<Vec<_>>()) else {
+            self.trace(format!("{n}: conflicts: none"));
+            return Ok(());
+        };
+        let conflict = &list[c];
+        let restore = self.rng.random_bool(0.5);
+        let result =
+            self.phones[sup]
+                .device()
+                .resolve_conflict_via(&self.net, conflict.id, restore);
+        let entry = self.restores.entry(conflict.record_id).or_default();
+        let told = match result {
+            Ok(()) => {
+                self.out.resolved += 1;
+                if restore {
+                    entry.0 += 1;
+                    entry.1 += 1;
+                }
+                "ok".to_owned()
+            }
+            // Lost, late, or answered `not found` because a first delivery closed it: the
+            // restore may have happened.
+            Err(e @ (Error::Network(_) | Error::Server { .. } | Error::NotFound { .. })) => {
+                if restore {
+                    entry.1 += 1;
+                }
+                err_code(&e)
+            }
+            Err(e) => return Err(format!("resolving a conflict failed with {e}")),
+        };
+        self.trace(format!(
+            "{n}: resolve conflict {c} of {} ({}): {told}",
+            list.len(),
+            if restore { "restore" } else { "keep" }
+        ));
+        Ok(())
     }
 
     fn reopen(&mut self, n: usize, phone: usize) -> Check<()> {
@@ -1122,6 +1219,11 @@ impl World {
                 }
             }
         }
+        for (id, (low, high)) in &self.restores {
+            let e = acked.entry(*id).or_default();
+            e.0 += low;
+            e.1 += high;
+        }
         for (id, (low, high)) in &acked {
             let Some(&version) = versions.get(id) else {
                 if *low > 0 {
@@ -1239,6 +1341,7 @@ pub fn run(seed: u64, options: &Options) -> Result<Outcome, Failure> {
     w.out.faults = faults;
     w.out.restarts = restarts;
     w.out.trace_digest = digest(&trace);
+    w.out.trace = trace;
     let _ = w.seed;
     Ok(w.out)
 }
