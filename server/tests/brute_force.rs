@@ -7,8 +7,9 @@
 //! - credential stuffing, a few passwords against each of many usernames (real and unknown)
 //!   from one address: the per-address limit stops it though no username reaches its own
 //!   limit, and holds the right password of a user nobody tried too;
-//! - every refusal is counted in `/metrics`; no password tried is in the database, and no
-//!   refusal message repeats a username or a password.
+//! - every refusal is counted in `/metrics` and logged, the log holding no username and no
+//!   password; no password tried is in the database, and no refusal message repeats a
+//!   username or a password.
 //!
 //! The attacks run under a long window, so that no count expires while a slow machine hashes
 //! the guesses. "After the window" restarts the server on the same database with a one-second
@@ -53,6 +54,50 @@ async fn metric(s: &Server, sample: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {sample} in {text}"))
 }
 
+/// The server's log, captured for the whole test binary (a global subscriber: one scoped to
+/// a thread can miss events whose call sites another test's thread registered first).
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
+
+/// The tests that log refusals run one at a time, so that each reads only its own lines.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl Log {
+    /// The binary's log, emptied.
+    fn capture() -> Log {
+        let log = LOG.get_or_init(|| {
+            let log = Log::default();
+            let writer = log.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_max_level(tracing::Level::INFO)
+                .with_writer(move || writer.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).unwrap();
+            log
+        });
+        log.0.lock().unwrap().clear();
+        log.clone()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 const WRONG: &str = "donghanh_login_refusals_total{reason=\"wrong_credentials\"}";
 const LIMITED: &str = "donghanh_login_refusals_total{reason=\"rate_limited\"}";
 
@@ -86,6 +131,7 @@ fn nowhere_on_disk(s: &Server, secrets: &[String]) {
 
 #[tokio::test]
 async fn many_passwords_against_one_username_lock_it_for_the_window_and_only_it() {
+    let _serial = SERIAL.lock().await;
     let long = Config {
         login_window_seconds: 600,
         // Only the per-username limit here.
@@ -169,6 +215,8 @@ async fn many_passwords_against_one_username_lock_it_for_the_window_and_only_it(
 #[tokio::test]
 async fn credential_stuffing_across_usernames_is_stopped_by_the_address_limit() {
     let per_address = 20;
+    let _serial = SERIAL.lock().await;
+    let log = Log::capture();
     let s = Server::start(Config {
         login_window_seconds: 600,
         login_address_max_failures: per_address,
@@ -217,6 +265,24 @@ async fn credential_stuffing_across_usernames_is_stopped_by_the_address_limit() 
     assert_eq!(metric(&s, WRONG).await, u64::from(per_address));
     assert_eq!(metric(&s, LIMITED).await, 90 - u64::from(per_address) + 1);
     nowhere_on_disk(&s, &tried);
+    // Every refusal is logged, with neither the username nor the password.
+    let text = log.text();
+    let lines = |what: &str| text.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        lines("login refused: wrong username or password"),
+        per_address as usize
+    );
+    assert_eq!(
+        lines("login refused: too many failures"),
+        90 - per_address as usize + 1
+    );
+    for secret in tried.iter().chain(&usernames) {
+        assert!(
+            !text.contains(secret.as_str()),
+            "the log holds a username or password"
+        );
+    }
+    assert!(!text.contains(PASSWORD));
     // Another address is not held back: the per-username counts stay under their limit, so
     // with the address limit off the right password works.
     let s = s
