@@ -415,7 +415,9 @@ pub async fn revoke_device<S: SyncStore>(
         .map_err(|_| ApiError::Invalid("not a device id".into()))?;
     // An admin manages the devices of the users within their own org unit (a provincial admin
     // cannot revoke another province's phones); a device outside is answered as unknown
-    // (DESIGN.md §2: the server decides scope from its own records).
+    // (DESIGN.md §2: the server decides scope from its own records). The system administrator
+    // sits at a root unit of kind `other` (`donghanh-server` makes one with the first admin),
+    // beside the provinces, and reaches every device (docs/adr/0004).
     let device = state.store.device(id).await?.ok_or(ApiError::NotFound)?;
     let owner = state
         .store
@@ -424,7 +426,10 @@ pub async fn revoke_device<S: SyncStore>(
         .ok_or(ApiError::NotFound)?;
     let tree = donghanh_core::domain::OrgTree::new(state.store.org_units().await?)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    if !tree.is_within(owner.user.org_unit, user.user.org_unit) {
+    let system_wide = tree.get(user.user.org_unit).is_some_and(|unit| {
+        unit.parent.is_none() && unit.kind == donghanh_core::domain::OrgUnitKind::Other
+    });
+    if !system_wide && !tree.is_within(owner.user.org_unit, user.user.org_unit) {
         return Err(ApiError::NotFound);
     }
     state.store.revoke_device(id, Utc::now()).await?;

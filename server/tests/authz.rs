@@ -1338,6 +1338,49 @@ async fn every_role_on_every_route_on_own_neighbour_and_foreign_scope_gets_what_
     w.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_admin_beside_the_provinces_revokes_any_device_a_province_admin_only_theirs() {
+    let w = build_world().await;
+    // As the server's first start makes it: a root unit of kind `other`, beside the provinces.
+    let system = OrgUnit::new("Quản trị hệ thống / System", OrgUnitKind::Other, None);
+    w.store.add_org_unit(system.clone()).await.unwrap();
+    let root = User::new("admin", "Administrator", Role::Admin, system.id);
+    w.store
+        .add_user(StoredUser {
+            user: root,
+            password_hash: auth::hash_password(PASSWORD).unwrap(),
+        })
+        .await
+        .unwrap();
+    // Another unit of kind `other` below a province is no system unit.
+    let below = OrgUnit::new("Công an tỉnh", OrgUnitKind::Other, Some(w.sides[1].commune));
+    w.store.add_org_unit(below.clone()).await.unwrap();
+    let local = User::new("qt.ca", "Quản trị công an", Role::Admin, below.id);
+    w.store
+        .add_user(StoredUser {
+            user: local,
+            password_hash: auth::hash_password(PASSWORD).unwrap(),
+        })
+        .await
+        .unwrap();
+    let admin = w.enroll("admin").await;
+    let local = w.enroll("qt.ca").await;
+    let revoke = |who: &Phone, device: Id| {
+        w.request(Method::POST, &format!("/v1/admin/devices/{device}/revoke"))
+            .bearer_auth(&who.access)
+            .send()
+    };
+    let before = w.db_state();
+    let resp = revoke(&local, w.sides[0].spare_device).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(changed_tables(&before, &w.db_state()).is_empty());
+    for side in [&w.sides[0], &w.sides[1], &w.sides[2]] {
+        let resp = revoke(&admin, side.spare_device).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    }
+    w.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Break-the-glass.
 
