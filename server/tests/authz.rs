@@ -1381,6 +1381,38 @@ async fn the_system_admin_beside_the_provinces_revokes_any_device_a_province_adm
     w.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_one_may_not_see_reveals_nothing_of_its_plans_not_even_their_absence() {
+    let w = build_world().await;
+    let me = &w.sides[0];
+    let plans = |who: &Phone, org: Id, period: &str| {
+        w.request(
+            Method::GET,
+            &format!("/v1/plans?org={org}&period={period}&as_of=2025-06-30"),
+        )
+        .bearer_auth(&who.access)
+        .send()
+    };
+    // 2025 has no plan anywhere; 2026 has one for each commune.
+    for caller in [Caller::Volunteer, Caller::Counsellor, Caller::Admin] {
+        for period in ["2025", "2026"] {
+            let resp = plans(&me.phones[&caller], me.commune, period)
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{caller:?} {period}");
+        }
+    }
+    let supervisor = &me.phones[&Caller::Supervisor];
+    for period in ["2025", "2026"] {
+        let resp = plans(supervisor, w.sides[1].commune, period).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{period}");
+    }
+    // Where one may look, no plan is not_found.
+    let resp = plans(supervisor, me.commune, "2025").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    w.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Break-the-glass.
 
