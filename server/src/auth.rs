@@ -32,6 +32,13 @@ pub const PASSWORD_ITERATIONS: u32 = 600_000;
 pub const MAX_FAILURES: u32 = 5;
 /// The window in which failures count.
 pub const FAILURE_WINDOW: Duration = Duration::minutes(15);
+/// Failed logins allowed from one client address within the window, across usernames
+/// ([`crate::Config::login_address_max_failures`]). High enough for the phones of a commune
+/// behind one carrier-grade NAT; low enough to stop credential stuffing from one machine.
+pub const MAX_ADDRESS_FAILURES: u32 = 100;
+/// Most client addresses whose failures are remembered at once; past it, addresses with no
+/// failure inside the window are forgotten first, then the oldest.
+const MAX_TRACKED_ADDRESSES: usize = 65_536;
 /// Default lifetime of an access token ([`crate::Config::access_ttl_seconds`]).
 pub const ACCESS_TTL: Duration = Duration::minutes(15);
 /// Longest accepted password and device label (bytes), so hashing cannot be made expensive.
@@ -162,9 +169,86 @@ async fn issue_access<S: SyncStore>(
     Ok(token)
 }
 
+/// Recent failed logins by client address, in memory (each server process counts its own).
+#[derive(Debug, Default)]
+pub struct AddressFailures {
+    by_address: std::sync::Mutex<
+        std::collections::HashMap<std::net::IpAddr, std::collections::VecDeque<DateTime<Utc>>>,
+    >,
+}
+
+impl AddressFailures {
+    /// Failures from `addr` since `since`.
+    #[must_use]
+    pub fn count_since(&self, addr: std::net::IpAddr, since: DateTime<Utc>) -> usize {
+        let map = self
+            .by_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&addr)
+            .map_or(0, |times| times.iter().filter(|t| **t > since).count())
+    }
+
+    /// Records a failure from `addr` at `now`, keeping at most `keep` per address (the limit:
+    /// more would not change the answer) and forgetting those before `since`.
+    pub fn record(
+        &self,
+        addr: std::net::IpAddr,
+        now: DateTime<Utc>,
+        since: DateTime<Utc>,
+        keep: usize,
+    ) {
+        let mut map = self
+            .by_address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !map.contains_key(&addr) && map.len() >= MAX_TRACKED_ADDRESSES {
+            map.retain(|_, times| times.back().is_some_and(|t| *t > since));
+            if map.len() >= MAX_TRACKED_ADDRESSES {
+                let oldest = map
+                    .iter()
+                    .min_by_key(|(_, times)| times.back().copied())
+                    .map(|(a, _)| *a);
+                if let Some(oldest) = oldest {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        let times = map.entry(addr).or_default();
+        while times.front().is_some_and(|t| *t <= since) || times.len() >= keep.max(1) {
+            times.pop_front();
+        }
+        times.push_back(now);
+    }
+}
+
+/// The client's address, when the server was started by [`crate::serve`] (a router driven
+/// without it, as in some tests, has none and no per-address limit).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 /// `POST /v1/enroll`: a user's login enrols a new device.
+///
+/// Limits (DESIGN.md §5): a username with [`crate::Config::login_max_failures`] failures in the
+/// window, or a client address with [`crate::Config::login_address_max_failures`], is refused
+/// with `rate_limited` before its password is looked at, right or wrong. Every refusal is
+/// counted (`/metrics`) and logged without the username or the password.
 pub async fn enroll<S: SyncStore>(
     State(state): State<AppState<S>>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<proto::EnrollRequest>,
 ) -> Result<Json<proto::EnrollResponse>, ApiError> {
     if req.password.len() > MAX_SECRET_LEN || req.username.len() > MAX_SECRET_LEN {
@@ -178,9 +262,27 @@ pub async fn enroll<S: SyncStore>(
     }
     access_expiry(state.config.access_ttl_seconds)?;
     let store = &*state.store;
-    let since = Utc::now() - FAILURE_WINDOW;
-    if store.login_failures_since(&req.username, since).await? >= MAX_FAILURES {
-        return Err(ApiError::RateLimited);
+    let config = &state.config;
+    let window = i64::try_from(config.login_window_seconds)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .unwrap_or(FAILURE_WINDOW);
+    let since = Utc::now()
+        .checked_sub_signed(window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let address_limit = config.login_address_max_failures as usize;
+    let limited = |why: &'static str| {
+        crate::metrics::Metrics::add(&state.metrics.logins_rate_limited, 1);
+        tracing::warn!(limit = why, "login refused: too many failures");
+        ApiError::RateLimited
+    };
+    if let Some(addr) = addr.filter(|_| address_limit > 0)
+        && state.login_addresses.count_since(addr, since) >= address_limit
+    {
+        return Err(limited("client address"));
+    }
+    if store.login_failures_since(&req.username, since).await? >= config.login_max_failures {
+        return Err(limited("username"));
     }
     let stored = store.user_by_username(&req.username).await?;
     // The same work whether or not the user exists.
@@ -192,9 +294,15 @@ pub async fn enroll<S: SyncStore>(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let Some(stored) = stored.filter(|_| ok) else {
-        store
-            .record_login_failure(&req.username, Utc::now())
-            .await?;
+        let now = Utc::now();
+        store.record_login_failure(&req.username, now).await?;
+        if let Some(addr) = addr.filter(|_| address_limit > 0) {
+            state
+                .login_addresses
+                .record(addr, now, since, address_limit);
+        }
+        crate::metrics::Metrics::add(&state.metrics.login_failures, 1);
+        tracing::warn!("login refused: wrong username or password");
         return Err(ApiError::Unauthorised);
     };
     store.clear_login_failures(&req.username).await?;
@@ -326,6 +434,25 @@ pub async fn revoke_device<S: SyncStore>(
     let id: Id = id
         .parse()
         .map_err(|_| ApiError::Invalid("not a device id".into()))?;
+    // An admin manages the devices of the users within their own org unit (a provincial admin
+    // cannot revoke another province's phones); a device outside is answered as unknown
+    // (DESIGN.md §2: the server decides scope from its own records). The system administrator
+    // sits at a root unit of kind `other` (`donghanh-server` makes one with the first admin),
+    // beside the provinces, and reaches every device (docs/adr/0004).
+    let device = state.store.device(id).await?.ok_or(ApiError::NotFound)?;
+    let owner = state
+        .store
+        .user(device.user)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let tree = donghanh_core::domain::OrgTree::new(state.store.org_units().await?)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let system_wide = tree.get(user.user.org_unit).is_some_and(|unit| {
+        unit.parent.is_none() && unit.kind == donghanh_core::domain::OrgUnitKind::Other
+    });
+    if !system_wide && !tree.is_within(owner.user.org_unit, user.user.org_unit) {
+        return Err(ApiError::NotFound);
+    }
     state.store.revoke_device(id, Utc::now()).await?;
     tracing::info!(device = %id, by = %caller.user, "device revoked");
     Ok(http::StatusCode::NO_CONTENT)
@@ -351,6 +478,37 @@ mod tests {
         ] {
             assert!(!verify_password(bad, "mật khẩu đúng"), "{bad}");
         }
+    }
+
+    #[test]
+    fn address_failures_count_inside_their_window_only_and_stay_bounded() {
+        let failures = AddressFailures::default();
+        let a: std::net::IpAddr = [10, 0, 0, 1].into();
+        let b: std::net::IpAddr = [10, 0, 0, 2].into();
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let window = Duration::minutes(15);
+        for i in 0..8 {
+            let now = t0 + Duration::seconds(i);
+            failures.record(a, now, now - window, 5);
+        }
+        // Kept at the limit: more would not change the answer.
+        assert_eq!(failures.count_since(a, t0 - window), 5);
+        assert_eq!(failures.count_since(b, t0 - window), 0);
+        // Inside the window they count; once it has passed since the last, none does.
+        let later = t0 + Duration::seconds(7) + window;
+        assert_eq!(
+            failures.count_since(a, later - window - Duration::seconds(1)),
+            1
+        );
+        assert_eq!(failures.count_since(a, later), 0);
+        // A failure after the window starts a new count.
+        failures.record(
+            a,
+            later + Duration::seconds(1),
+            later + Duration::seconds(1) - window,
+            5,
+        );
+        assert_eq!(failures.count_since(a, later), 1);
     }
 
     #[test]

@@ -69,6 +69,19 @@ pub struct Config {
     /// A pull page's size when the device asks for none (and the most it may ask for):
     /// items, and bytes of records before compression. See [`api::MAX_PAGE_ITEMS`].
     pub pull_page: (u32, u32),
+    /// Failed logins allowed per username within [`Config::login_window_seconds`]; after them
+    /// every login of that username is refused with `rate_limited`, right password or not,
+    /// until the window has passed since the failures ([`auth::MAX_FAILURES`] by default).
+    pub login_max_failures: u32,
+    /// The window in which failed logins count, in seconds ([`auth::FAILURE_WINDOW`] by
+    /// default).
+    pub login_window_seconds: u64,
+    /// Failed logins allowed from one client address within the window, whatever usernames
+    /// they name (credential stuffing); then every login from that address is refused with
+    /// `rate_limited` until the window has passed ([`auth::MAX_ADDRESS_FAILURES`] by default;
+    /// 0: no per-address limit, for a server behind a proxy that hides client addresses, where
+    /// the per-username limit still applies). Counted in memory by each server process.
+    pub login_address_max_failures: u32,
 }
 
 impl Default for Config {
@@ -78,6 +91,9 @@ impl Default for Config {
             compact_interval_seconds: 3600,
             access_ttl_seconds: auth::ACCESS_TTL.num_seconds().unsigned_abs(),
             pull_page: (api::MAX_PAGE_ITEMS, api::MAX_PAGE_BYTES),
+            login_max_failures: auth::MAX_FAILURES,
+            login_window_seconds: auth::FAILURE_WINDOW.num_seconds().unsigned_abs(),
+            login_address_max_failures: auth::MAX_ADDRESS_FAILURES,
         }
     }
 }
@@ -94,6 +110,8 @@ pub struct AppState<S> {
     /// A password hash that matches nothing, verified for unknown usernames so that they cost
     /// the same time as a wrong password.
     pub dummy_hash: String,
+    /// Recent failed logins by client address ([`Config::login_address_max_failures`]).
+    pub login_addresses: Arc<auth::AddressFailures>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -103,6 +121,7 @@ impl<S> Clone for AppState<S> {
             config: Arc::clone(&self.config),
             metrics: Arc::clone(&self.metrics),
             dummy_hash: self.dummy_hash.clone(),
+            login_addresses: Arc::clone(&self.login_addresses),
         }
     }
 }
@@ -115,6 +134,7 @@ impl<S: SyncStore> AppState<S> {
             config: Arc::new(config),
             metrics: Arc::new(metrics::Metrics::default()),
             dummy_hash: auth::hash_password(&auth::new_token()?)?,
+            login_addresses: Arc::new(auth::AddressFailures::default()),
         })
     }
 }
@@ -339,7 +359,9 @@ pub async fn serve<S: SyncStore>(
             }
         })
     });
-    let result = axum::serve(listener, router(state))
+    // The peer's address reaches the handlers (the per-address login limit).
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let result = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     if let Some(task) = compactor {

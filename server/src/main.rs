@@ -72,6 +72,12 @@ enum Command {
         /// are meant to be short-lived, the device's refresh token buys the next one.
         #[arg(long, env = "DONGHANH_ACCESS_TTL_SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
         access_ttl_seconds: Option<u64>,
+        /// Failed logins allowed from one client address in 15 minutes, whatever usernames
+        /// they try (default 100); then that address's logins are refused until the window
+        /// passes. 0 turns the per-address limit off: do so behind a proxy that hides client
+        /// addresses (the limit of 5 failures per username still applies).
+        #[arg(long, env = "DONGHANH_LOGIN_ADDRESS_MAX_FAILURES")]
+        login_address_max_failures: Option<u32>,
     },
     /// Create or upgrade the database to this build's schema, then exit.
     Migrate,
@@ -504,6 +510,7 @@ async fn run_command<S: SyncStore>(store: S, command: Command) -> CliResult {
                 listen,
                 key_lease_seconds,
                 access_ttl_seconds,
+                login_address_max_failures,
             } => {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
@@ -513,6 +520,8 @@ async fn run_command<S: SyncStore>(store: S, command: Command) -> CliResult {
                 let config = Config {
                     key_lease_seconds,
                     access_ttl_seconds: access_ttl_seconds.unwrap_or(defaults.access_ttl_seconds),
+                    login_address_max_failures: login_address_max_failures
+                        .unwrap_or(defaults.login_address_max_failures),
                     ..defaults
                 };
                 let state = AppState::new(store, config).map_err(|e| e.to_string())?;

@@ -23,6 +23,10 @@ pub struct Metrics {
     pub pull_pages: AtomicU64,
     /// Changes served in pull pages.
     pub changes_served: AtomicU64,
+    /// Logins refused for a wrong username or password.
+    pub login_failures: AtomicU64,
+    /// Logins refused because a username or a client address is over its limit.
+    pub logins_rate_limited: AtomicU64,
 }
 
 impl Metrics {
@@ -69,6 +73,14 @@ impl Metrics {
             "donghanh_changes_served_total",
             "Changes served in pull pages.",
             &[("", &self.changes_served)],
+        );
+        counter(
+            "donghanh_login_refusals_total",
+            "Logins refused, by reason.",
+            &[
+                ("{reason=\"wrong_credentials\"}", &self.login_failures),
+                ("{reason=\"rate_limited\"}", &self.logins_rate_limited),
+            ],
         );
         out
     }

@@ -799,7 +799,8 @@ fn paths() -> Value {
             Op {
                 id: "enroll",
                 summary: "A user's login enrols a new device. Failed logins are counted per \
-                    username; after too many, even the right password is refused for a while.",
+                    username and per client address; after too many, even the right password is \
+                    refused (`rate_limited`) for a while.",
                 bearer: false,
                 parameters: vec![],
                 body: Some("EnrollRequest"),
@@ -1101,7 +1102,8 @@ fn paths() -> Value {
             Op {
                 id: "revokeDevice",
                 summary: "Revoke a device (a lost phone): its tokens stop working at once and its \
-                next refresh is told to wipe (admins only). Revoking twice is `invalid_input`.",
+                next refresh is told to wipe (admins only, for the devices of users within their own org \
+                unit; any other device is `not_found`). Revoking twice is `invalid_input`.",
                 bearer: true,
                 parameters: vec![path_param(
                     "id",

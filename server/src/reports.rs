@@ -188,6 +188,9 @@ pub async fn plan_progress<S: SyncStore>(
     as_of: NaiveDate,
 ) -> Result<PlanProgress, ReportFailure> {
     let defs = Definitions::embedded()?;
+    // Who may ask comes before whether there is a plan: a caller who may not see the unit
+    // learns nothing of its plans, not even that none is set.
+    check_viewer(store, viewer, org).await?;
     let plan = store
         .plans(org)
         .await?

@@ -15,11 +15,14 @@
 //!
 //! Tests are the foreign-language ones (`bindings/python`, `bindings/kotlin`), run by
 //! `scripts/bindings test`: this crate is only a `cdylib`/`staticlib`, so that release LTO
-//! applies to it.
+//! applies to it. The invalid-argument table (`invalid_args.rs`, a unit-test module) calls the
+//! exported functions directly, as the bindings do.
 
 mod callbacks;
 mod device;
 mod error;
+#[cfg(test)]
+mod invalid_args;
 mod types;
 
 uniffi::setup_scaffolding!();

@@ -75,6 +75,19 @@ impl Server {
                 .await
                 .unwrap();
         }
+        Self::serve_store(store, config, dir).await
+    }
+
+    /// Stops the server and starts a new one with `config` over the same data directory (the
+    /// same keys and database, nothing seeded again).
+    pub async fn restart(self, config: Config) -> Server {
+        let dir = self.stop().await;
+        let keys = ServerKeys::load(&dir.path().join("server.key")).unwrap();
+        let store = SqliteStore::open(&dir.path().join("server.db"), keys).unwrap();
+        Self::serve_store(store, config, dir).await
+    }
+
+    async fn serve_store(store: SqliteStore, config: Config, dir: tempfile::TempDir) -> Server {
         let state = AppState::new(store, config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
