@@ -228,6 +228,9 @@ impl Server {
             }),
             metrics: std::sync::Arc::default(),
             dummy_hash: cheap_hash("no such password"),
+            // Cleared by a restart, as in the real server: the per-address login limit
+            // lives in memory.
+            login_addresses: std::sync::Arc::default(),
         };
         self.router = Some(router(state.clone()));
         self.state = Some(state);
