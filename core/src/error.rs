@@ -140,7 +140,17 @@ pub enum Error {
     Storage(String),
     /// A file-system failure around the store.
     #[error("file error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        // A full disk is the same condition whether SQLite or a plain file met it.
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            return Error::DiskFull;
+        }
+        Error::Io(e)
+    }
 }
 
 /// What is wrong with a record received from the server. Never quotes a value.
@@ -169,6 +179,14 @@ impl From<rusqlite::Error> for Error {
         if let rusqlite::Error::SqliteFailure(f, _) = &e {
             match f.code {
                 ErrorCode::DiskFull => return Error::DiskFull,
+                // Opening a WAL database must grow its shared-memory index file; on a full
+                // disk that fails with SQLITE_IOERR_SHMSIZE ("disk I/O error"), which says
+                // nothing useful to the user: it is the same full disk, and nothing was written.
+                ErrorCode::SystemIoFailure
+                    if f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
+                {
+                    return Error::DiskFull;
+                }
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => return Error::Busy,
                 _ => {}
             }

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// The pull cursor is older than the tombstone horizon: re-bootstrap from snapshots.
     #[error("the cursor is older than the server keeps deletes: download every scope again")]
     CursorExpired,
+    /// The database's disk is full: nothing was saved, the client tries again later.
+    #[error("the server's storage is full; nothing was saved: try again later")]
+    StorageFull,
     /// Server-side failure; the detail goes to the log only.
     #[error("internal error")]
     Internal(String),
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::ProtocolMismatch => (StatusCode::BAD_REQUEST, codes::PROTOCOL_MISMATCH),
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE),
             ApiError::CursorExpired => (StatusCode::GONE, codes::CURSOR_EXPIRED),
+            ApiError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, codes::STORAGE_FULL),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         }
     }
@@ -70,6 +74,9 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         if let ApiError::Internal(detail) = &self {
             tracing::error!(detail = %detail, "internal error");
+        }
+        if let ApiError::StorageFull = &self {
+            tracing::error!("the database's disk is full: requests that write are refused");
         }
         (status, Json(ErrorBody::new(code, self.to_string()))).into_response()
     }
@@ -82,6 +89,7 @@ impl From<StoreError> for ApiError {
             StoreError::CursorExpired => ApiError::CursorExpired,
             StoreError::Exists { what } => ApiError::Invalid(format!("{what} already exists")),
             StoreError::Invalid(d) => ApiError::Invalid(d.to_string()),
+            StoreError::Full => ApiError::StorageFull,
             StoreError::Database(detail) => ApiError::Internal(detail),
         }
     }

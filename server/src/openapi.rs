@@ -175,6 +175,7 @@ fn schemas() -> Value {
         codes::PAYLOAD_TOO_LARGE,
         codes::INTERNAL,
         codes::CURSOR_EXPIRED,
+        codes::STORAGE_FULL,
     ]
     .map(|c| format!("`{c}`"))
     .join(", ");
@@ -564,7 +565,7 @@ fn schemas() -> Value {
 }
 
 /// The error responses: status, component name, description.
-const ERRORS: [(&str, &str, &str); 8] = [
+const ERRORS: [(&str, &str, &str); 9] = [
     (
         "400",
         "BadRequest",
@@ -610,6 +611,12 @@ const ERRORS: [(&str, &str, &str); 8] = [
         "500",
         "Internal",
         "`internal`: the server failed and changed nothing; the message says no more.",
+    ),
+    (
+        "507",
+        "StorageFull",
+        "`storage_full`: the server's disk is full; nothing was saved. Send the same request \
+         again later (a push is replayed safely).",
     ),
 ];
 
@@ -705,7 +712,13 @@ fn operation(path: &str, op: Op) -> Value {
         ),
     };
     responses.insert(ok.0.into(), ok.1);
-    for status in op.errors {
+    // Any route that can fail inside the server can meet a full disk too.
+    let storage_full: &[&str] = if op.errors.contains(&"500") {
+        &["507"]
+    } else {
+        &[]
+    };
+    for status in op.errors.iter().chain(storage_full) {
         // A status without a component becomes a reference to nothing, which the tests refuse.
         let name = ERRORS
             .iter()

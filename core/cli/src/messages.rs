@@ -77,6 +77,10 @@ pub(crate) fn core_error(e: &Error) -> String {
                 .to_owned()
         }
         Error::Network(_) => "không kết nối được máy chủ; dữ liệu vẫn được giữ trên máy".to_owned(),
+        Error::Server { code, .. } if code == donghanh_core::protocol::codes::STORAGE_FULL => {
+            "bộ nhớ của máy chủ đã đầy; máy chủ chưa lưu gì, dữ liệu vẫn được giữ trên máy — hãy đồng bộ lại sau"
+                .to_owned()
+        }
         Error::Server { .. } => "máy chủ từ chối yêu cầu".to_owned(),
         Error::AlreadyExists { kind } => format!("{} với mã này đã tồn tại", kind_vi(kind)),
         Error::Invalid(d) => format!("dữ liệu không hợp lệ: {}", d.message_vi()),

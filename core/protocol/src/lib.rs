@@ -79,6 +79,9 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     /// The server failed; nothing was changed. The message says no more.
     pub const INTERNAL: &str = "internal";
+    /// The server's storage is full: nothing was saved; the device keeps its changes and
+    /// sends them again later (HTTP 507).
+    pub const STORAGE_FULL: &str = "storage_full";
     /// The pull cursor is older than the server's tombstone horizon: the device must
     /// re-bootstrap every scope it holds from snapshots instead of pulling (HTTP 410).
     pub const CURSOR_EXPIRED: &str = "cursor_expired";

@@ -397,10 +397,30 @@ impl Store {
     }
 
     fn open_checked(path: &Path) -> rusqlite::Result<Connection> {
+        match Self::open_connection(path, false) {
+            // A full disk: the WAL's shared-memory index file cannot be created. In exclusive
+            // locking mode SQLite keeps that index in memory instead, so the store still opens
+            // and reads (a phone with a full disk still shows its records); writes then fail
+            // with a plain disk-full error, and the lock is released when the store closes.
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE =>
+            {
+                Self::open_connection(path, true)
+            }
+            other => other,
+        }
+    }
+
+    fn open_connection(path: &Path, exclusive: bool) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
+        if exclusive {
+            // Before the first read, so that the WAL index never goes to the shared file.
+            let _mode: String =
+                conn.query_row("PRAGMA locking_mode=EXCLUSIVE", [], |r| r.get(0))?;
+        }
         // A store always has a schema: a file without one (empty, truncated to nothing, or some
         // other SQLite file) is not ours, and is moved aside before anything writes to it.
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -43,6 +43,10 @@ pub enum StoreError {
     /// A pull cursor older than the tombstone horizon ([`SyncStore::compact`]).
     #[error("cursor older than the tombstone horizon")]
     CursorExpired,
+    /// The database's disk is full: nothing was written; the same request succeeds once
+    /// space is freed.
+    #[error("the database's disk is full")]
+    Full,
     /// The database failed; the message is for the operator's log and carries no record value.
     #[error("database: {0}")]
     Database(String),

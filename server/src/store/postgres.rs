@@ -231,6 +231,9 @@ fn pg_err(e: tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
         return StoreError::Exists { what: "unique" };
     }
+    if e.code() == Some(&SqlState::DISK_FULL) {
+        return StoreError::Full;
+    }
     match e.as_db_error() {
         Some(db) => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
         None => StoreError::Database(e.to_string()),

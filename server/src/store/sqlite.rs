@@ -252,8 +252,33 @@ fn migrations() -> Migrations<'static> {
     ])
 }
 
-fn db_err(e: impl std::fmt::Display) -> StoreError {
+/// A database failure. A full disk is told apart (SQLite's `SQLITE_FULL`, or an I/O error of
+/// kind `StorageFull` around the file): the client is told to come back later instead of
+/// getting a bare `internal`, and the operator's log says what to fix.
+fn db_err<E: std::fmt::Display + 'static>(e: E) -> StoreError {
+    let any: &dyn std::any::Any = &e;
+    let full = match (
+        any.downcast_ref::<rusqlite::Error>(),
+        any.downcast_ref::<rusqlite_migration::Error>(),
+        any.downcast_ref::<std::io::Error>(),
+    ) {
+        (Some(e), _, _) => is_disk_full(e),
+        (_, Some(rusqlite_migration::Error::RusqliteError { err, .. }), _) => is_disk_full(err),
+        (_, _, Some(e)) => e.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
+    };
+    if full {
+        return StoreError::Full;
+    }
     StoreError::Database(e.to_string())
+}
+
+/// `SQLITE_FULL`, or `SQLITE_IOERR_SHMSIZE`: opening a WAL database grows its shared-memory
+/// index file, which fails that way (as a bare "disk I/O error") when the disk is full.
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::DiskFull
+            || f.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE)
 }
 
 /// Stored JSON that does not decode. serde's message may quote a value (a name), so it is
