@@ -5,6 +5,7 @@
 //! Every operation validates its input with the domain rules before anything is written, and
 //! writes the change and its outbox mutation in one transaction.
 
+#[cfg(feature = "sync")]
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

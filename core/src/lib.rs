@@ -23,6 +23,7 @@ mod device;
 pub mod domain;
 #[cfg(feature = "storage")]
 mod error;
+pub mod input;
 #[cfg(feature = "storage")]
 pub mod keystore;
 pub mod report;

@@ -93,6 +93,14 @@ fn schema(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
+/// What `Period::parse` accepts: `2026`, `2026-10`, `2026-Q4`, `2026-H2`.
+const PERIOD_PATTERN: &str = "^[0-9]{4}(-([0-9]{2}|[Qq][1-4]|[Hh][12]))?$";
+
+/// A report period parameter.
+fn period_param(description: &str) -> Value {
+    json!({"type": "string", "pattern": PERIOD_PATTERN, "description": description})
+}
+
 fn string(description: &str) -> Value {
     json!({"type": "string", "description": description})
 }
@@ -503,7 +511,9 @@ fn schemas() -> Value {
             &["org", "reason"],
             json!({
                 "org": uuid("The unit (within the officer's)."),
-                "reason": string("Why: a written sentence of 20 to 1000 characters."),
+                "reason": {"type": "string", "minLength": 20, "maxLength": 1000,
+                           "description": "Why: a written sentence of 20 to 1000 characters \
+                                           (surrounding spaces not counted)."},
                 "minutes": {"type": "integer", "minimum": 1, "maximum": 240,
                             "description": "How long (default 60)."},
             }),
@@ -524,7 +534,8 @@ fn schemas() -> Value {
             &["org", "period", "targets"],
             json!({
                 "org": uuid("The org unit."),
-                "period": string("`2026`, `2026-H1`, `2026-Q3` or `2026-10`."),
+                "period": {"type": "string", "pattern": PERIOD_PATTERN,
+                           "description": "`2026`, `2026-H1`, `2026-Q3` or `2026-10`."},
                 "title": string("Public title, one line, at most 200 characters."),
                 "targets": list(
                     json!({
@@ -966,7 +977,7 @@ fn paths() -> Value {
                         true,
                         json!({
                             "type": "string",
-                            "pattern": "^[0-9]{4}(-([0-9]{2}|[Qq][1-4]|[Hh][12]))?$",
+                            "pattern": PERIOD_PATTERN,
                             "description": "`2026-10`, `2026-Q4`, `2026-H2` or `2026`; the \
                                             template names which kind.",
                         }),
@@ -994,7 +1005,7 @@ fn paths() -> Value {
                 bearer: true,
                 parameters: vec![
                     query("org", true, uuid("The org unit reported on.")),
-                    query("period", true, string("The period.")),
+                    query("period", true, period_param("The period.")),
                     query("indicator", true, string("The indicator's code.")),
                 ],
                 body: None,
@@ -1068,7 +1079,7 @@ fn paths() -> Value {
                 bearer: true,
                 parameters: vec![
                     query("org", true, uuid("The org unit.")),
-                    query("period", true, string("The plan's period (`2026`).")),
+                    query("period", true, period_param("The plan's period (`2026`).")),
                     query(
                         "as_of",
                         false,

@@ -24,6 +24,7 @@ use donghanh_core::domain::{
     SessionKind, Sex, SupervisionNote, SupportBenefit, TerminationReason, TestKind, TestMethod,
     TestResult, Visit, VisitMode, vn_date,
 };
+use donghanh_core::input::{parse_date, parse_id, parse_instant, parse_sex};
 use donghanh_core::sync::client::Conflict;
 use donghanh_core::{Device, FileKeyStore};
 
@@ -578,27 +579,6 @@ enum SupervisionCmd {
         #[arg(long)]
         notes: String,
     },
-}
-
-fn parse_id(s: &str) -> Result<Id, String> {
-    s.parse()
-        .map_err(|_| "not a valid id / mã không hợp lệ".to_owned())
-}
-
-fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| "expected a date YYYY-MM-DD / cần ngày dạng YYYY-MM-DD".to_owned())
-}
-
-fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| "expected an RFC 3339 time such as 2026-11-20T09:30:00+07:00".to_owned())
-}
-
-fn parse_sex(s: &str) -> Result<Sex, String> {
-    s.parse()
-        .map_err(|_| "expected female|male (nữ|nam)".to_owned())
 }
 
 enum ExportFormat {
