@@ -33,16 +33,8 @@ pub(crate) fn parse_dir(value: &str) -> Result<std::path::PathBuf> {
 /// Parses a day argument: exactly `YYYY-MM-DD` (chrono's `%Y` alone also takes a sign and
 /// more digits, so `+99999-01-01` used to be a day 97,000 years ahead).
 pub(crate) fn parse_day(arg: &str, value: &str) -> Result<NaiveDate> {
-    let value = value.trim();
-    let shaped = value.len() == 10
-        && value.bytes().enumerate().all(|(i, b)| match i {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    shaped
-        .then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
-        .flatten()
-        .ok_or_else(|| DonghanhError::invalid(format!("{arg}: expected a date YYYY-MM-DD")))
+    donghanh_core::input::parse_date(value.trim())
+        .map_err(|_| DonghanhError::invalid(format!("{arg}: expected a date YYYY-MM-DD")))
 }
 
 /// Parses an instant argument (RFC 3339); `None` is now.
