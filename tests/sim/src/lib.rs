@@ -17,7 +17,9 @@
 //! 2. every phone converges to the server's state for the scopes its user holds (same records,
 //!    same versions, same contents);
 //! 3. no phone holds a row or a key of a scope it no longer holds;
-//! 4. every outbox drains, and nothing is rejected that the rules allow;
+//! 4. every outbox drains, and nothing is refused: each change is one its user may make on
+//!    data the phone held when it was made (work done offline before a reassignment arrived
+//!    is still taken);
 //! 5. no panic, and a phone revoked is wiped at its next contact.
 //!
 //! A run is a function of its seed alone: every choice is drawn from the seed's generator, over
@@ -1169,6 +1171,24 @@ impl World {
             if let Some(m) = p.made.iter().find(|m| m.fate == Fate::Pending) {
                 return Err(format!(
                     "{}: mutation {} still in the outbox after the quiet rounds",
+                    p.label, m.seq
+                ));
+            }
+            // Every change in the simulation is one its user may make on data the phone held
+            // when it was made: work done offline before a reassignment reached the phone is
+            // still taken (DESIGN.md §3), so a refusal would be work lost.
+            if let Some(m) = p.made.iter().find(|m| m.fate == Fate::Rejected) {
+                let code = p
+                    .device()
+                    .store()
+                    .read(|r| r.rejected())
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .find(|r| r.client_seq == m.seq)
+                    .map(|r| r.code)
+                    .unwrap_or_default();
+                return Err(format!(
+                    "{}: the server refused mutation {} ({code})",
                     p.label, m.seq
                 ));
             }
