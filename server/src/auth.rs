@@ -48,12 +48,19 @@ const ALGORITHM: &str = "pbkdf2-sha256";
 
 /// Encodes a new password hash: `pbkdf2-sha256$<iterations>$<salt>$<hash>` (base64).
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    hash_password_with(password, PASSWORD_ITERATIONS)
+}
+
+/// [`hash_password`] at a given iteration count (verification reads the count from the hash).
+/// For accounts of tests and simulations, where 600,000 iterations per login would be most of
+/// the run; the server itself always uses [`PASSWORD_ITERATIONS`].
+pub fn hash_password_with(password: &str, iterations: u32) -> Result<String, ApiError> {
     let mut salt = [0u8; 16];
     SystemRandom::new()
         .fill(&mut salt)
         .map_err(|_| ApiError::Internal("random failed".into()))?;
-    let iterations = NonZeroU32::new(PASSWORD_ITERATIONS)
-        .ok_or_else(|| ApiError::Internal("iterations".into()))?;
+    let iterations =
+        NonZeroU32::new(iterations).ok_or_else(|| ApiError::Internal("iterations".into()))?;
     let mut out = [0u8; 32];
     pbkdf2::derive(
         pbkdf2::PBKDF2_HMAC_SHA256,

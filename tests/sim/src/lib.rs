@@ -34,8 +34,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use axum::body::Body;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD_NO_PAD;
 use chrono::{Duration, Utc};
 use donghanh_core::domain::{
     Assignment, Episode, EpisodeKind, Id, OrgUnit, OrgUnitKind, Person, PriorRehab, Record, Role,
@@ -174,23 +172,9 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// A PBKDF2 password hash in the server's format, at [`CHEAP_ITERATIONS`].
+/// A password hash in the server's own format, at [`CHEAP_ITERATIONS`].
 fn cheap_hash(password: &str) -> String {
-    let salt = [7u8; 16];
-    let mut out = [0u8; 32];
-    let iterations = std::num::NonZeroU32::new(CHEAP_ITERATIONS).expect("non-zero");
-    ring::pbkdf2::derive(
-        ring::pbkdf2::PBKDF2_HMAC_SHA256,
-        iterations,
-        &salt,
-        password.as_bytes(),
-        &mut out,
-    );
-    format!(
-        "pbkdf2-sha256${CHEAP_ITERATIONS}${}${}",
-        STANDARD_NO_PAD.encode(salt),
-        STANDARD_NO_PAD.encode(out)
-    )
+    donghanh_server::auth::hash_password_with(password, CHEAP_ITERATIONS).expect("hash")
 }
 
 /// The real server, in process: its router over its SQLite store.
